@@ -1,0 +1,31 @@
+# Build options and compiler flags shared by every target.
+option(FLASHNCE_ENABLE_CUDA "Build the CUDA backend when nvcc is found" ON)
+set(FLASHNCE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures for the CUDA backend")
+option(FLASHNCE_BUILD_EMU "Build flashnce_emu: the CUDA backend run on the CPU SIMT emulator" ON)
+option(FLASHNCE_BUILD_TESTS "Build the GoogleTest suite" ON)
+option(FLASHNCE_BUILD_BENCH "Build the benchmarks and the demo" ON)
+option(FLASHNCE_BUILD_PYTHON "Build the Python extension when nanobind is importable" ON)
+option(FLASHNCE_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+set(CMAKE_CXX_STANDARD 17)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_C_STANDARD 99)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+
+# Warnings for our own targets: flashnce_warnings is linked PRIVATE by each of them.
+add_library(flashnce_warnings INTERFACE)
+target_compile_options(flashnce_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra>
+  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
+
+if(FLASHNCE_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=address,undefined>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-sanitize-recover=undefined>)
+  add_link_options(-fsanitize=address,undefined)
+endif()
