@@ -149,11 +149,11 @@ class LossConfig:
 
     def as_ints(self) -> Tuple[int, int, int, int, int, bool, bool]:
         return (
-            int(self.similarity),
-            int(self.positives),
-            int(self.normalizer),
-            int(self.direction),
-            int(self.reduction),
+            self.similarity.value,
+            self.positives.value,
+            self.normalizer.value,
+            self.direction.value,
+            self.reduction.value,
             bool(self.exclude_self),
             bool(self.allow_tf32),
         )

@@ -1,0 +1,328 @@
+"""PyTorch front end: torch.library custom ops (so torch.compile treats FlashNCE as an opaque op
+with known output shapes), a torch.autograd.Function over them, a differentiable functional
+`contrastive_loss`, and nn.Modules named after the losses users know.
+
+CPU tensors run on the CPU reference backend, CUDA tensors on the CUDA backend, on
+torch.cuda.current_stream() of their device; CUDA workspace comes from torch's caching allocator.
+Gradients flow to a, b and logit_scale (a learnable temperature needs no host sync: the scale is
+read from device memory).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _core
+
+__all__ = [
+    "contrastive_loss",
+    "LossFunction",
+    "InfoNCELoss",
+    "ClipLoss",
+    "NTXentLoss",
+    "SupConLoss",
+    "VAEPriorLoss",
+]
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty((0,), dtype=torch.float32)
+
+
+# ---- custom ops ----------------------------------------------------------------------------
+# `config` is LossConfig.as_ints(): similarity, positives, normalizer, direction, reduction,
+# exclude_self, allow_tf32.  Absent outputs are 0-element tensors (custom ops return tensors).
+
+
+@torch.library.custom_op("flashnce::forward", mutates_args=())
+def _forward_op(
+    a: Tensor,
+    b: Optional[Tensor],
+    logit_scale: Tensor,
+    targets: Optional[Tensor],
+    labels_a: Optional[Tensor],
+    labels_b: Optional[Tensor],
+    config: List[int],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    cfg = _core.LossConfig.from_ints(config)
+    pr = _core._prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
+    loss, row_lse, col_lse = _core._run_forward(pr)
+    return loss, row_lse, (col_lse if col_lse is not None else _empty(a))
+
+
+def _loss_shape(cfg: _core.LossConfig, n: int, m: int):
+    if cfg.reduction == _core._C.Reduction.NONE:
+        return (n + m,) if cfg.symmetric else (n,)
+    return ()
+
+
+@_forward_op.register_fake
+def _(a, b, logit_scale, targets, labels_a, labels_b, config):
+    cfg = _core.LossConfig.from_ints(config)
+    n = a.shape[0]
+    m = n if b is None else b.shape[0]
+    f32 = torch.float32
+    return (
+        a.new_empty(_loss_shape(cfg, n, m), dtype=f32),
+        a.new_empty((n,), dtype=f32),
+        a.new_empty((m,) if cfg.symmetric else (0,), dtype=f32),
+    )
+
+
+@torch.library.custom_op("flashnce::backward", mutates_args=())
+def _backward_op(
+    a: Tensor,
+    b: Optional[Tensor],
+    logit_scale: Tensor,
+    targets: Optional[Tensor],
+    labels_a: Optional[Tensor],
+    labels_b: Optional[Tensor],
+    row_lse: Tensor,
+    col_lse: Tensor,
+    grad_loss: Tensor,
+    config: List[int],
+    needs: List[bool],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    cfg = _core.LossConfig.from_ints(config)
+    pr = _core._prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
+    ga, gb, gs = _core._run_backward(
+        pr, row_lse, col_lse if cfg.symmetric else None, grad_loss, needs[0], needs[1], needs[2]
+    )
+    return (
+        ga if ga is not None else a.new_empty((0,)),
+        gb if gb is not None else a.new_empty((0,)),
+        gs if gs is not None else _empty(a),
+    )
+
+
+@_backward_op.register_fake
+def _(a, b, logit_scale, targets, labels_a, labels_b, row_lse, col_lse, grad_loss, config, needs):
+    self_mode = b is None
+    ga = a.new_empty(a.shape) if needs[0] or (self_mode and needs[1]) else a.new_empty((0,))
+    gb = b.new_empty(b.shape) if (needs[1] and not self_mode) else a.new_empty((0,))
+    gs = logit_scale.new_empty(logit_scale.shape) if needs[2] else _empty(a)
+    return ga, gb, gs
+
+
+# ---- autograd ------------------------------------------------------------------------------
+
+
+class LossFunction(torch.autograd.Function):
+    """loss = FlashNCE(a, b, logit_scale); saves the row/column LSEs (O(n + m)) for backward."""
+
+    @staticmethod
+    def forward(ctx, a, b, logit_scale, targets, labels_a, labels_b, config):
+        loss, row_lse, col_lse = torch.ops.flashnce.forward(
+            a, b, logit_scale, targets, labels_a, labels_b, config
+        )
+        ctx.save_for_backward(a, b, logit_scale, targets, labels_a, labels_b, row_lse, col_lse)
+        ctx.config = config
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        a, b, logit_scale, targets, labels_a, labels_b, row_lse, col_lse = ctx.saved_tensors
+        need_a, need_b, need_s = ctx.needs_input_grad[:3]
+        self_mode = b is None
+        if not (need_a or need_b or need_s):
+            return (None,) * 7
+        ga, gb, gs = torch.ops.flashnce.backward(
+            a, b, logit_scale, targets, labels_a, labels_b, row_lse, col_lse,
+            grad_loss.to(torch.float32).contiguous(), ctx.config,
+            [bool(need_a), bool(need_b and not self_mode), bool(need_s)],
+        )
+        return (
+            ga if need_a else None,
+            gb if (need_b and not self_mode) else None,
+            gs if need_s else None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _scale_tensor(logit_scale, like: Tensor) -> Tensor:
+    if isinstance(logit_scale, Tensor):
+        if logit_scale.dtype != torch.float32:
+            raise TypeError(f"flashnce: logit_scale must be float32, got {logit_scale.dtype}")
+        if logit_scale.device != like.device:
+            raise ValueError(
+                f"flashnce: logit_scale is on {logit_scale.device} but a is on {like.device}"
+            )
+        return logit_scale
+    return torch.tensor(float(logit_scale), dtype=torch.float32, device=like.device)
+
+
+def contrastive_loss(
+    a: Tensor,
+    b: Optional[Tensor],
+    logit_scale,
+    *,
+    loss: str = "infonce",
+    similarity: Optional[str] = None,
+    positives: Optional[str] = None,
+    targets: Optional[Tensor] = None,
+    labels=None,
+    normalizer: Optional[str] = None,
+    direction: Optional[str] = None,
+    reduction: str = "mean",
+    exclude_self: bool = False,
+    allow_tf32: bool = False,
+) -> Tensor:
+    """Differentiable flashnce.forward for torch tensors (same options); returns the loss."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
+    labels_a, labels_b = _core._split_labels(labels, b is None)
+    cfg = _core.make_config(
+        loss, similarity=similarity, positives=positives, normalizer=normalizer,
+        direction=direction, reduction=reduction, exclude_self=exclude_self,
+        allow_tf32=allow_tf32, has_targets=targets is not None, has_labels=labels is not None,
+    )
+    for name, t in (("b", b), ("targets", targets), ("labels", labels_a), ("labels", labels_b)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"flashnce.torch: {name} must be a torch.Tensor, got {type(t)!r}")
+        if t is not None and t.device != a.device:
+            raise ValueError(f"flashnce: {name} is on {t.device} but a is on {a.device}")
+    if b is not None and b.dtype != a.dtype:
+        raise TypeError(f"flashnce: b has dtype {b.dtype} but a has {a.dtype}; they must match")
+    if targets is not None:
+        targets = targets.to(torch.int64)
+    if labels_a is not None:
+        labels_a = labels_a.to(torch.int64)
+    if labels_b is not None:
+        labels_b = labels_b.to(torch.int64)
+    scale = _scale_tensor(logit_scale, a)
+    return LossFunction.apply(a, b, scale, targets, labels_a, labels_b, list(cfg.as_ints()))
+
+
+# ---- modules -------------------------------------------------------------------------------
+
+
+class _FixedTemperature(torch.nn.Module):
+    def __init__(self, temperature: float):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"flashnce: temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    def _scale(self, like: Tensor) -> Tensor:
+        return torch.tensor(1.0 / self.temperature, dtype=torch.float32, device=like.device)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class InfoNCELoss(_FixedTemperature):
+    """InfoNCE / cross-entropy over query-key logits: loss(query, keys) with key i the positive of
+    query i (needs n <= m: extra keys are negatives), or `targets` (key index per query), or
+    `labels=(query_labels, key_labels)`.  Equals F.cross_entropy(query @ keys.T / T, targets)."""
+
+    def __init__(self, temperature: float = 0.07, *, similarity: str = "dot",
+                 reduction: str = "mean", normalizer: str = "all", allow_tf32: bool = False):
+        super().__init__(temperature)
+        self.similarity, self.reduction = similarity, reduction
+        self.normalizer, self.allow_tf32 = normalizer, allow_tf32
+
+    def forward(self, query: Tensor, keys: Tensor, targets: Optional[Tensor] = None,
+                labels=None) -> Tensor:
+        return contrastive_loss(
+            query, keys, self._scale(query), loss="infonce", similarity=self.similarity,
+            targets=targets, labels=labels, normalizer=self.normalizer,
+            reduction=self.reduction, allow_tf32=self.allow_tf32,
+        )
+
+
+class ClipLoss(torch.nn.Module):
+    """CLIP's symmetric loss with a learnable temperature.
+
+    `logit_scale` is a parameter holding log(1/temperature), as in CLIP/OpenCLIP; the scale used
+    is exp(logit_scale), clamped to `max_logit_scale` (100 in CLIP) when that is not None.
+    Cosine similarity by default, so the embeddings need no normalising first."""
+
+    def __init__(self, init_temperature: float = 0.07, *, learnable: bool = True,
+                 max_logit_scale: Optional[float] = 100.0, similarity: str = "cosine",
+                 reduction: str = "mean", allow_tf32: bool = False):
+        super().__init__()
+        if not init_temperature > 0:
+            raise ValueError(f"flashnce: init_temperature must be > 0, got {init_temperature}")
+        value = torch.tensor(math.log(1.0 / init_temperature), dtype=torch.float32)
+        if learnable:
+            self.logit_scale = torch.nn.Parameter(value)
+        else:
+            self.register_buffer("logit_scale", value)
+        self.max_logit_scale = max_logit_scale
+        self.similarity, self.reduction, self.allow_tf32 = similarity, reduction, allow_tf32
+
+    def scale(self) -> Tensor:
+        s = self.logit_scale.exp()
+        if self.max_logit_scale is not None:
+            s = s.clamp(max=self.max_logit_scale)
+        return s
+
+    def forward(self, image: Tensor, text: Tensor) -> Tensor:
+        return contrastive_loss(
+            image, text, self.scale().to(image.device), loss="clip", similarity=self.similarity,
+            reduction=self.reduction, allow_tf32=self.allow_tf32,
+        )
+
+
+class NTXentLoss(_FixedTemperature):
+    """SimCLR's NT-Xent: loss(z1, z2) for two views of a batch (or loss(z) with z = [z1; z2]):
+    cosine similarity, each view's positive is its other view, self-similarity excluded."""
+
+    def __init__(self, temperature: float = 0.5, *, reduction: str = "mean",
+                 allow_tf32: bool = False):
+        super().__init__(temperature)
+        self.reduction, self.allow_tf32 = reduction, allow_tf32
+
+    def forward(self, z1: Tensor, z2: Optional[Tensor] = None) -> Tensor:
+        z = z1 if z2 is None else torch.cat([z1, z2], dim=0)
+        return contrastive_loss(
+            z, None, self._scale(z), loss="nt_xent", reduction=self.reduction,
+            allow_tf32=self.allow_tf32,
+        )
+
+
+class SupConLoss(_FixedTemperature):
+    """Supervised contrastive loss (Khosla et al., L_out): loss(features, labels) with features
+    (n, d), or (batch, views, d) as in the reference implementation (views stacked view-major,
+    labels repeated).  Cosine similarity, positives share a label, self excluded."""
+
+    def __init__(self, temperature: float = 0.07, *, reduction: str = "mean",
+                 allow_tf32: bool = False):
+        super().__init__(temperature)
+        self.reduction, self.allow_tf32 = reduction, allow_tf32
+
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
+        if features.dim() == 3:
+            views = features.shape[1]
+            features = torch.cat(torch.unbind(features, dim=1), dim=0)
+            labels = labels.repeat(views)
+        return contrastive_loss(
+            features, None, self._scale(features), loss="supcon", labels=labels,
+            reduction=self.reduction, allow_tf32=self.allow_tf32,
+        )
+
+
+class VAEPriorLoss(torch.nn.Module):
+    """The VAE-prior form of InfoNCE: loss(z, z_prior) with a Gaussian prior similarity
+    -||z_i - z'_j||^2 at scale 1/(2 sigma^2), normaliser over the negatives only (with the
+    log|Z| constant), so that -loss estimates f(z, z') - log E_q e^{f(z, z'')}."""
+
+    def __init__(self, sigma: float = 1.0, *, reduction: str = "mean"):
+        super().__init__()
+        if not sigma > 0:
+            raise ValueError(f"flashnce: sigma must be > 0, got {sigma}")
+        self.sigma, self.reduction = float(sigma), reduction
+
+    def forward(self, z: Tensor, z_prior: Tensor) -> Tensor:
+        scale = torch.tensor(1.0 / (2.0 * self.sigma**2), dtype=torch.float32, device=z.device)
+        return contrastive_loss(z, z_prior, scale, loss="vae_prior", reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
