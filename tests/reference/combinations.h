@@ -152,6 +152,53 @@ inline TestProblem random_problem(const Combination& c, int64_t n, int64_t m, in
   return t;
 }
 
+// Whether some row (or column, SYMMETRIC) has a positive and a non-empty normaliser, counted
+// directly from the problem's definition.  With `nonconstant`, only lines whose loss depends on
+// the logits count: under NORMALIZER_ALL a line whose normaliser is its single positive has
+// loss s_p − s_p = 0.
+inline bool any_valid_line(const TestProblem& t, bool nonconstant = false) {
+  const int64_t m = t.rows_b();
+  auto positive = [&](int64_t i, int64_t j) {
+    if ((t.exclude_self || t.self_mode) && i == j)
+      return false;
+    switch (t.positives) {
+    case FNCE_POSITIVES_DIAGONAL:
+      return i == j;
+    case FNCE_POSITIVES_TARGETS:
+      return t.targets[i] == j;
+    case FNCE_POSITIVES_LABELS:
+      return t.labels_a[i] == (t.self_mode ? t.labels_a[j] : t.labels_b[j]);
+    case FNCE_POSITIVES_VIEW_PAIRS:
+      return j == (i + t.n / 2) % t.n;
+    }
+    return false;
+  };
+  auto normalizer = [&](int64_t i, int64_t j) {
+    if ((t.exclude_self || t.self_mode) && i == j)
+      return false;
+    return !(t.normalizer == FNCE_NORMALIZER_NEGATIVES && positive(i, j));
+  };
+  for (int64_t i = 0; i < t.n; ++i) {
+    int64_t p = 0, z = 0;
+    for (int64_t j = 0; j < m; ++j) {
+      p += positive(i, j);
+      z += normalizer(i, j);
+    }
+    if (p > 0 && z > 0 && (!nonconstant || z > 1 || t.normalizer == FNCE_NORMALIZER_NEGATIVES))
+      return true;
+  }
+  for (int64_t j = 0; t.direction == FNCE_DIRECTION_SYMMETRIC && j < m; ++j) {
+    int64_t p = 0, z = 0;
+    for (int64_t i = 0; i < t.n; ++i) {
+      p += positive(i, j);
+      z += normalizer(i, j);
+    }
+    if (p > 0 && z > 0 && (!nonconstant || z > 1 || t.normalizer == FNCE_NORMALIZER_NEGATIVES))
+      return true;
+  }
+  return false;
+}
+
 // Random upstream gradient (as many values as the loss has).
 inline std::vector<float> random_grad_loss(const TestProblem& t, uint64_t seed) {
   std::mt19937_64 rng(seed);
