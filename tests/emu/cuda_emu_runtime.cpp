@@ -1,0 +1,1386 @@
+// cuda_emu_runtime.cpp — the SIMT engine: fibers, block scheduling, barriers, warp collectives.
+//
+// A grid runs as follows.  Blocks are taken in a shuffled order (seeded) by the launching host
+// thread and the pool's host threads.  A block's threads are fibers on ONE host thread (so
+// `thread_local` static shared memory is the block's), run in rounds: in a round every runnable
+// thread runs, in a shuffled order, until it blocks (barrier, warp collective) or exits; fibers
+// switch directly to the next one of the round.  After a round every live thread is blocked, and
+// the scheduler resolves what can complete: a warp collective whose mask's lanes have all arrived
+// with that same mask, or a __syncthreads that every live thread has reached at the same source
+// line.  When nothing can complete the block is deadlocked: the emulator explains why (divergent
+// barrier, mask naming an exited lane, ...) and aborts, naming kernel, block and thread.
+#include "cuda_emu_internal.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CUDA_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUDA_EMU_ASAN 1
+#endif
+#endif
+#if defined(CUDA_EMU_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+namespace cuda_emu {
+namespace detail {
+namespace {
+
+// ================================================================================================
+// Context switching
+// ================================================================================================
+#if defined(__x86_64__)
+// Saves the callee-saved registers, MXCSR and the x87 control word on the current stack, stores
+// the stack pointer in *save_sp, loads load_sp and restores the same from there.  No signal-mask
+// system call (unlike swapcontext).
+extern "C" void cuda_emu_swap_context(void** save_sp, void* load_sp);
+extern "C" void cuda_emu_fiber_trampoline();
+asm(R"(
+    .pushsection .text
+    .globl cuda_emu_swap_context
+    .hidden cuda_emu_swap_context
+    .type cuda_emu_swap_context,@function
+    .p2align 4
+cuda_emu_swap_context:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $16, %rsp
+    stmxcsr 8(%rsp)
+    fnstcw (%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr 8(%rsp)
+    fldcw (%rsp)
+    addq $16, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size cuda_emu_swap_context, .-cuda_emu_swap_context
+
+    .globl cuda_emu_fiber_trampoline
+    .hidden cuda_emu_fiber_trampoline
+    .type cuda_emu_fiber_trampoline,@function
+    .p2align 4
+cuda_emu_fiber_trampoline:
+    movq %r12, %rdi
+    callq *%r13
+    ud2
+    .size cuda_emu_fiber_trampoline, .-cuda_emu_fiber_trampoline
+    .popsection
+)");
+#endif
+
+struct Fiber {
+#if defined(__x86_64__)
+  void* sp = nullptr;
+#else
+  ucontext_t uc;
+#endif
+  char* stack_lo = nullptr; // lowest usable address (above the guard page)
+  std::size_t stack_size = 0;
+};
+
+using FiberEntry = void (*)(void*);
+
+#if !defined(__x86_64__)
+void ucontext_entry(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
+  void* arg = reinterpret_cast<void*>((static_cast<std::uintptr_t>(hi) << 32) | lo);
+  FiberEntry fn = reinterpret_cast<FiberEntry>((static_cast<std::uintptr_t>(fhi) << 32) | flo);
+  fn(arg);
+  std::abort();
+}
+#endif
+
+void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
+#if defined(__x86_64__)
+  auto top = reinterpret_cast<std::uintptr_t>(f.stack_lo + f.stack_size) & ~std::uintptr_t{15};
+  auto* sp = reinterpret_cast<std::uint64_t*>(top - 88);
+  sp[0] = 0x037F;                                                      // x87 control word
+  sp[1] = 0x1F80;                                                      // MXCSR
+  sp[2] = 0;                                                           // r15
+  sp[3] = 0;                                                           // r14
+  sp[4] = reinterpret_cast<std::uint64_t>(entry);                      // r13
+  sp[5] = reinterpret_cast<std::uint64_t>(arg);                        // r12
+  sp[6] = 0;                                                           // rbx
+  sp[7] = 0;                                                           // rbp
+  sp[8] = reinterpret_cast<std::uint64_t>(&cuda_emu_fiber_trampoline); // return address
+  f.sp = sp;
+#else
+  getcontext(&f.uc);
+  f.uc.uc_stack.ss_sp = f.stack_lo;
+  f.uc.uc_stack.ss_size = f.stack_size;
+  f.uc.uc_link = nullptr;
+  auto a = reinterpret_cast<std::uintptr_t>(arg);
+  auto e = reinterpret_cast<std::uintptr_t>(entry);
+  makecontext(&f.uc, reinterpret_cast<void (*)()>(&ucontext_entry), 4, unsigned(a >> 32),
+              unsigned(a), unsigned(e >> 32), unsigned(e));
+#endif
+#if defined(CUDA_EMU_ASAN)
+  // Frames that were live when the previous block's fiber on this stack died keep their poisoned
+  // redzones; they sit at the top of the stack.
+  std::size_t n = std::min<std::size_t>(f.stack_size, 64 * 1024);
+  __asan_unpoison_memory_region(f.stack_lo + f.stack_size - n, n);
+#endif
+}
+
+inline void fiber_switch(Fiber& from, Fiber& to, bool from_dies) {
+#if defined(CUDA_EMU_ASAN)
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(from_dies ? nullptr : &fake_stack, to.stack_lo, to.stack_size);
+#else
+  (void)from_dies;
+#endif
+#if defined(__x86_64__)
+  cuda_emu_swap_context(&from.sp, to.sp);
+#else
+  swapcontext(&from.uc, &to.uc);
+#endif
+#if defined(CUDA_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+}
+
+// ================================================================================================
+// Random numbers (splitmix64: deterministic from the seed, cheap)
+// ================================================================================================
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+struct Rng {
+  std::uint64_t state;
+  std::uint64_t next() { return state = splitmix64(state); }
+  std::uint32_t below(std::uint32_t n) {
+    return static_cast<std::uint32_t>((next() >> 32) * n >> 32);
+  }
+  template <typename T> void shuffle(std::vector<T>& v) {
+    for (std::size_t i = v.size(); i > 1; --i)
+      std::swap(v[i - 1], v[below(static_cast<std::uint32_t>(i))]);
+  }
+};
+
+std::uint64_t read_env_u64(const char* name, bool* found) {
+  const char* s = std::getenv(name);
+  *found = (s != nullptr && *s != '\0');
+  return *found ? std::strtoull(s, nullptr, 0) : 0;
+}
+
+struct Globals {
+  std::uint64_t seed;
+  std::size_t stack_size;
+  std::atomic<std::uint64_t> launch_counter{0};
+  std::atomic<std::uint64_t> launches{0}, blocks{0}, threads{0}, crossings{0}, switches{0};
+  Globals() {
+    bool found = false;
+    seed = read_env_u64("CUDA_EMU_SEED", &found);
+    if (!found)
+      seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+    std::uint64_t kb = read_env_u64("CUDA_EMU_STACK_KB", &found);
+    stack_size = (found && kb >= 16 ? kb : 256) * 1024;
+  }
+};
+Globals& globals() {
+  static Globals* g = new Globals(); // never destroyed: pool threads may outlive static destructors
+  return *g;
+}
+
+// ================================================================================================
+// Emulated threads, warps, blocks
+// ================================================================================================
+enum class Wait : std::uint8_t { none, barrier, warp, done };
+enum class Op : std::uint8_t { syncwarp, shfl, ballot, reduce, mma, ldmatrix };
+
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  int bytes;
+  int src_bytes;
+};
+
+struct EmuThread {
+  Fiber fiber;
+  uint3 tid{0, 0, 0};
+  unsigned linear = 0, warp = 0, lane = 0;
+  Wait wait = Wait::none;
+  // __syncthreads*
+  const char* bar_file = nullptr;
+  int bar_line = 0;
+  int bar_kind = -1; // -1 plain, 0 count, 1 and, 2 or
+  int bar_pred = 0;
+  int bar_result = 0;
+  // warp collective
+  Op op = Op::syncwarp;
+  unsigned mask = 0;
+  const char* op_name = "";
+  std::uint64_t in = 0, out = 0;
+  int mode = 0;
+  unsigned b = 0;
+  int width = 32;
+  void* p_out = nullptr;
+  const void* p_a = nullptr;
+  const void* p_b = nullptr;
+  const void* p_c = nullptr;
+  // cp.async: issued copies (oldest first) and the end index of each committed group
+  std::vector<AsyncCopy> copies;
+  std::vector<std::size_t> group_ends;
+};
+
+struct Launch {
+  const void* kernel;
+  KernelThunk thunk;
+  void* args;
+  dim3 grid, block;
+  std::size_t dyn_smem;
+  unsigned nthreads;
+  std::uint64_t nblocks;
+  std::uint64_t seed;
+  std::vector<std::uint32_t> order; // shuffled block order (when the grid is not huge)
+  std::uint64_t rotation = 0;       // for huge grids: a rotated order instead
+  std::atomic<std::uint64_t> next{0};
+};
+
+struct Worker {
+  Fiber host;
+  std::vector<EmuThread> threads;
+  EmuThread* current = nullptr;
+  std::vector<unsigned> run_list;
+  std::size_t run_pos = 0;
+  // block state
+  const Launch* launch = nullptr;
+  uint3 block{0, 0, 0};
+  unsigned nthreads = 0, nwarps = 0;
+  unsigned live = 0, at_barrier = 0;
+  unsigned warp_arrived[32] = {};
+  unsigned warp_exited[32] = {};
+  unsigned warp_exists[32] = {};
+  Rng rng{0};
+  // dynamic shared memory
+  char* dyn = nullptr;
+  std::size_t dyn_size = 0;
+  std::size_t dyn_alloc = 0;
+  std::uint64_t switches = 0, crossings = 0;
+
+  ~Worker() {
+    for (auto& t : threads)
+      if (t.fiber.stack_lo)
+        munmap(t.fiber.stack_lo - 4096, t.fiber.stack_size + 4096);
+    std::free(dyn);
+  }
+};
+
+thread_local Worker* tls_worker = nullptr;
+
+Worker& worker() {
+  if (tls_worker == nullptr) {
+    static thread_local Worker w;
+    tls_worker = &w;
+  }
+  return *tls_worker;
+}
+
+constexpr std::size_t kCanary = 64;
+constexpr unsigned char kCanaryByte = 0xCD;
+constexpr unsigned char kPoisonByte = 0xFF; // NaN as f32, f16 and bf16; -1 as an integer
+
+// ---- failure reports ---------------------------------------------------------------------------
+[[noreturn]] void vreport(const EmuThread* t, const char* fmt, va_list ap) {
+  char msg[4096];
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  Worker* w = tls_worker;
+  std::fflush(stdout);
+  if (w != nullptr && w->launch != nullptr) {
+    const Launch& L = *w->launch;
+    std::fprintf(stderr, "cuda_emu: kernel %s, block (%u,%u,%u) of grid (%u,%u,%u)",
+                 function_name(L.kernel), w->block.x, w->block.y, w->block.z, L.grid.x, L.grid.y,
+                 L.grid.z);
+    if (t != nullptr)
+      std::fprintf(stderr, ", thread (%u,%u,%u) of block (%u,%u,%u) [warp %u lane %u]", t->tid.x,
+                   t->tid.y, t->tid.z, L.block.x, L.block.y, L.block.z, t->warp, t->lane);
+    std::fprintf(stderr, ":\n  %s\n", msg);
+  } else {
+    std::fprintf(stderr, "cuda_emu: %s\n", msg);
+  }
+  std::fprintf(stderr,
+               "cuda_emu: seed %llu (CUDA_EMU_SEED=%llu reproduces the block and thread order)\n",
+               static_cast<unsigned long long>(globals().seed),
+               static_cast<unsigned long long>(globals().seed));
+  std::fflush(stderr);
+  std::abort();
+}
+[[noreturn]] __attribute__((format(printf, 2, 3))) void fail_thread(const EmuThread* t,
+                                                                    const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vreport(t, fmt, ap);
+}
+
+Worker& in_kernel(const char* what) {
+  Worker* w = tls_worker;
+  if (w == nullptr || w->current == nullptr)
+    fail("%s called outside a kernel (no emulated thread is running on this host thread)", what);
+  return *w;
+}
+
+// ---- the per-thread fiber ----------------------------------------------------------------------
+void suspend(Worker& w, EmuThread* self, bool dies) {
+  Fiber* to = &w.host;
+  if (w.run_pos < w.run_list.size()) {
+    EmuThread* next = &w.threads[w.run_list[w.run_pos++]];
+    w.current = next;
+    threadIdx = next->tid;
+    to = &next->fiber;
+  } else {
+    w.current = nullptr;
+  }
+  ++w.switches;
+  fiber_switch(self->fiber, *to, dies);
+}
+
+void fiber_main(void* arg) {
+#if defined(CUDA_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  auto* t = static_cast<EmuThread*>(arg);
+  Worker& w = *tls_worker;
+  w.launch->thunk(w.launch->kernel, w.launch->args);
+  t->wait = Wait::done;
+  t->copies.clear(); // copies never waited for: the thread is gone, nobody may read them
+  t->group_ends.clear();
+  --w.live;
+  w.warp_exited[t->warp] |= 1u << t->lane;
+  suspend(w, t, /*dies=*/true);
+  std::abort(); // never resumed
+}
+
+void ensure_threads(Worker& w, unsigned n) {
+  if (w.threads.size() >= n)
+    return;
+  std::size_t stack = globals().stack_size;
+  std::vector<EmuThread> grown(n);
+  for (std::size_t i = 0; i < w.threads.size(); ++i)
+    grown[i].fiber = w.threads[i].fiber;
+  for (std::size_t i = w.threads.size(); i < n; ++i) {
+    void* p = mmap(nullptr, stack + 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED)
+      fail("cannot map a %zu KiB fiber stack", stack / 1024);
+    mprotect(p, 4096, PROT_NONE); // guard page: a stack overflow faults instead of corrupting
+    grown[i].fiber.stack_lo = static_cast<char*>(p) + 4096;
+    grown[i].fiber.stack_size = stack;
+  }
+  w.threads.swap(grown);
+  for (auto& t : grown)
+    t.fiber.stack_lo = nullptr; // now owned by w.threads
+}
+
+// ---- dynamic shared memory ----------------------------------------------------------------------
+void prepare_dynamic_smem(Worker& w, std::size_t size) {
+#if defined(CUDA_EMU_ASAN)
+  const std::size_t alloc = size; // exact size: AddressSanitizer reports any access past it
+#else
+  const std::size_t alloc = size + kCanary; // canary checked after the block
+#endif
+  if (w.dyn == nullptr || w.dyn_alloc != alloc) {
+    std::free(w.dyn);
+    void* p = nullptr;
+    if (posix_memalign(&p, 128, alloc == 0 ? 1 : alloc) != 0)
+      fail("out of host memory for shared memory");
+    w.dyn = static_cast<char*>(p);
+    w.dyn_alloc = alloc;
+  }
+  w.dyn_size = size;
+  std::memset(w.dyn, kPoisonByte, size);
+#if !defined(CUDA_EMU_ASAN)
+  std::memset(w.dyn + size, kCanaryByte, kCanary);
+#endif
+}
+
+void check_dynamic_smem(Worker& w) {
+#if !defined(CUDA_EMU_ASAN)
+  for (std::size_t i = 0; i < kCanary; ++i)
+    if (static_cast<unsigned char>(w.dyn[w.dyn_size + i]) != kCanaryByte)
+      fail_thread(
+          nullptr,
+          "the block wrote past the end of its dynamic shared memory (%zu bytes requested at "
+          "launch; byte %zu beyond the end was overwritten)",
+          w.dyn_size, i);
+#else
+  (void)w;
+#endif
+}
+
+// ---- warp collectives: resolution --------------------------------------------------------------
+std::uint32_t lane_bit(unsigned lane) {
+  return 1u << lane;
+}
+
+void resolve_shfl(Worker& w, unsigned base, unsigned mask) {
+  EmuThread* lanes = &w.threads[base];
+  for (unsigned m = mask; m; m &= m - 1) {
+    unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+    EmuThread& t = lanes[l];
+    int width = t.width;
+    if (width < 1 || width > 32 || (width & (width - 1)) != 0)
+      fail_thread(&t, "%s: width %d is not a power of two in [1, 32]", t.op_name, width);
+    // PTX shfl.sync: segment mask and clamp from width, source lane per mode.
+    int lane = static_cast<int>(l);
+    int seg_lo = lane & ~(width - 1);
+    int seg_hi = seg_lo + width - 1;
+    int bval = static_cast<int>(t.b & 31u);
+    int j = lane;
+    bool ok = true;
+    switch (static_cast<Shfl>(t.mode)) {
+    case Shfl::idx:
+      j = seg_lo | (bval & (width - 1));
+      ok = j <= seg_hi;
+      break;
+    case Shfl::up:
+      j = lane - bval;
+      ok = j >= seg_lo;
+      break;
+    case Shfl::down:
+      j = lane + bval;
+      ok = j <= seg_hi;
+      break;
+    case Shfl::bfly:
+      j = lane ^ bval;
+      ok = j <= seg_hi;
+      break;
+    }
+    if (!ok)
+      j = lane;
+    if (!(mask & lane_bit(static_cast<unsigned>(j))))
+      fail_thread(
+          &t, "%s with mask 0x%08x reads lane %d, which is not in the mask (undefined on a GPU)",
+          t.op_name, mask, j);
+    t.out = lanes[j].in;
+  }
+}
+
+float half_bits_to_float(std::uint16_t bits, MmaType type) {
+  if (type == MmaType::bf16) {
+    std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
+}
+
+float tf32_bits_to_float(std::uint32_t bits) {
+  bits &= 0xFFFFE000u; // the tensor core reads only the tf32 bits (sign, 8 exponent, 10 mantissa)
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32 and m16n8k8 ... .tf32 — the
+// fragment layouts of the PTX ISA ("Matrix fragments for mma.m16n8k16 / mma.m16n8k8"):
+//   groupID = lane >> 2, tig = lane % 4
+//   16-bit A (16x16): a0,a1: (g, 2t+{0,1})  a2,a3: (g+8, 2t+{0,1})  a4,a5: (g, 2t+8+{0,1})
+//                     a6,a7: (g+8, 2t+8+{0,1}); register i holds a_{2i} in its low half.
+//   16-bit B (16x8):  b0,b1: (k=2t+{0,1}, n=g)  b2,b3: (k=2t+8+{0,1}, n=g)
+//   tf32 A (16x8):    a0: (g, t)  a1: (g+8, t)  a2: (g, t+4)  a3: (g+8, t+4)
+//   tf32 B (8x8):     b0: (k=t, n=g)  b1: (k=t+4, n=g)
+//   C, D (16x8 f32):  c0,c1: (g, 2t+{0,1})  c2,c3: (g+8, 2t+{0,1})
+void resolve_mma(Worker& w, unsigned base) {
+  EmuThread* lanes = &w.threads[base];
+  const auto type = static_cast<MmaType>(lanes[0].mode);
+  for (unsigned l = 1; l < 32; ++l)
+    if (lanes[l].mode != lanes[0].mode)
+      fail_thread(&lanes[l],
+                  "mma.sync: lanes of one warp issue different mma shapes/types together");
+  float A[16][16];
+  float B[16][8];
+  int K = 16;
+  if (type == MmaType::tf32) {
+    K = 8;
+    for (unsigned l = 0; l < 32; ++l) {
+      const auto* a = static_cast<const std::uint32_t*>(lanes[l].p_a);
+      const auto* b = static_cast<const std::uint32_t*>(lanes[l].p_b);
+      unsigned g = l >> 2, t = l & 3;
+      A[g][t] = tf32_bits_to_float(a[0]);
+      A[g + 8][t] = tf32_bits_to_float(a[1]);
+      A[g][t + 4] = tf32_bits_to_float(a[2]);
+      A[g + 8][t + 4] = tf32_bits_to_float(a[3]);
+      B[t][g] = tf32_bits_to_float(b[0]);
+      B[t + 4][g] = tf32_bits_to_float(b[1]);
+    }
+  } else {
+    for (unsigned l = 0; l < 32; ++l) {
+      const auto* a = static_cast<const std::uint32_t*>(lanes[l].p_a);
+      const auto* b = static_cast<const std::uint32_t*>(lanes[l].p_b);
+      unsigned g = l >> 2, t = l & 3;
+      const unsigned rows[4] = {g, g + 8, g, g + 8};
+      const unsigned cols[4] = {2 * t, 2 * t, 2 * t + 8, 2 * t + 8};
+      for (int r = 0; r < 4; ++r) {
+        A[rows[r]][cols[r]] = half_bits_to_float(static_cast<std::uint16_t>(a[r] & 0xFFFFu), type);
+        A[rows[r]][cols[r] + 1] = half_bits_to_float(static_cast<std::uint16_t>(a[r] >> 16), type);
+      }
+      for (int r = 0; r < 2; ++r) {
+        unsigned k = 2 * t + 8 * static_cast<unsigned>(r);
+        B[k][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] & 0xFFFFu), type);
+        B[k + 1][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] >> 16), type);
+      }
+    }
+  }
+  // All inputs are gathered; now each lane's D (which may alias its C) can be written.
+  for (unsigned l = 0; l < 32; ++l) {
+    const auto* c = static_cast<const float*>(lanes[l].p_c);
+    auto* d = static_cast<float*>(lanes[l].p_out);
+    unsigned g = l >> 2, t = l & 3;
+    float out[4];
+    for (int i = 0; i < 4; ++i) {
+      unsigned row = g + (i >= 2 ? 8u : 0u);
+      unsigned col = 2 * t + static_cast<unsigned>(i & 1);
+      // Products of 16-bit (or tf32) inputs are exact in double; the sum is rounded once.
+      double acc = 0.0;
+      for (int k = 0; k < K; ++k)
+        acc += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
+      out[i] = static_cast<float>(acc + static_cast<double>(c[i]));
+    }
+    for (int i = 0; i < 4; ++i)
+      d[i] = out[i];
+  }
+}
+
+// ldmatrix.sync.aligned.m8n8.x{1,2,4}{,.trans}.shared.b16: lanes 8i..8i+7 give the row addresses
+// of matrix i; in the result, lane l's register i holds row l/4, columns 2(l%4), 2(l%4)+1 of
+// matrix i (with .trans: column l/4, rows 2(l%4), 2(l%4)+1); the lower column/row in the low half.
+void resolve_ldmatrix(Worker& w, unsigned base) {
+  EmuThread* lanes = &w.threads[base];
+  const int count = lanes[0].mode;
+  const bool trans = lanes[0].b != 0;
+  for (unsigned l = 1; l < 32; ++l)
+    if (lanes[l].mode != count || (lanes[l].b != 0) != trans)
+      fail_thread(&lanes[l],
+                  "ldmatrix: lanes of one warp issue different ldmatrix variants together");
+  std::uint16_t m[4][8][8];
+  for (int i = 0; i < count; ++i)
+    for (int r = 0; r < 8; ++r) {
+      const EmuThread& src = lanes[8 * i + r];
+      auto addr = reinterpret_cast<std::uintptr_t>(src.p_a);
+      if (addr % 16 != 0)
+        fail_thread(&src, "ldmatrix: row address %p is not 16-byte aligned", src.p_a);
+      std::memcpy(m[i][r], src.p_a, 16);
+    }
+  for (unsigned l = 0; l < 32; ++l) {
+    auto* r = static_cast<std::uint32_t*>(lanes[l].p_out);
+    unsigned row = l >> 2, col = 2 * (l & 3);
+    for (int i = 0; i < count; ++i) {
+      std::uint16_t lo, hi;
+      if (!trans) {
+        lo = m[i][row][col];
+        hi = m[i][row][col + 1];
+      } else {
+        lo = m[i][col][row];
+        hi = m[i][col + 1][row];
+      }
+      r[i] = static_cast<std::uint32_t>(lo) | (static_cast<std::uint32_t>(hi) << 16);
+    }
+  }
+}
+
+void resolve_group(Worker& w, unsigned warp, unsigned mask) {
+  const unsigned base = warp * 32;
+  EmuThread* lanes = &w.threads[base];
+  const unsigned first = static_cast<unsigned>(__builtin_ctz(mask));
+  const Op op = lanes[first].op;
+  for (unsigned m = mask; m; m &= m - 1) {
+    const EmuThread& t = lanes[__builtin_ctz(m)];
+    if (t.op != op || (op == Op::shfl && t.mode != lanes[first].mode))
+      fail_thread(
+          &t,
+          "lanes of warp %u diverged into different warp collectives with the same mask 0x%08x: "
+          "lane %u is in %s, lane %u in %s",
+          warp, mask, first, lanes[first].op_name, t.lane, t.op_name);
+  }
+  switch (op) {
+  case Op::syncwarp:
+    break;
+  case Op::shfl:
+    resolve_shfl(w, base, mask);
+    break;
+  case Op::ballot: {
+    unsigned bits = 0;
+    for (unsigned m = mask; m; m &= m - 1) {
+      unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+      if (lanes[l].in != 0)
+        bits |= lane_bit(l);
+    }
+    for (unsigned m = mask; m; m &= m - 1)
+      lanes[__builtin_ctz(m)].out = bits;
+    break;
+  }
+  case Op::reduce: {
+    const auto rop = static_cast<Reduce>(lanes[first].mode);
+    std::uint32_t acc = static_cast<std::uint32_t>(lanes[first].in);
+    for (unsigned m = mask & (mask - 1); m; m &= m - 1) {
+      auto v = static_cast<std::uint32_t>(lanes[__builtin_ctz(m)].in);
+      switch (rop) {
+      case Reduce::add:
+        acc += v;
+        break;
+      case Reduce::min_s:
+        acc = static_cast<std::int32_t>(v) < static_cast<std::int32_t>(acc) ? v : acc;
+        break;
+      case Reduce::max_s:
+        acc = static_cast<std::int32_t>(v) > static_cast<std::int32_t>(acc) ? v : acc;
+        break;
+      case Reduce::min_u:
+        acc = v < acc ? v : acc;
+        break;
+      case Reduce::max_u:
+        acc = v > acc ? v : acc;
+        break;
+      case Reduce::and_:
+        acc &= v;
+        break;
+      case Reduce::or_:
+        acc |= v;
+        break;
+      case Reduce::xor_:
+        acc ^= v;
+        break;
+      }
+    }
+    for (unsigned m = mask; m; m &= m - 1)
+      lanes[__builtin_ctz(m)].out = acc;
+    break;
+  }
+  case Op::mma:
+    resolve_mma(w, base);
+    break;
+  case Op::ldmatrix:
+    resolve_ldmatrix(w, base);
+    break;
+  }
+}
+
+std::string describe_wait(const Worker& w, const EmuThread& t) {
+  char buf[256];
+  switch (t.wait) {
+  case Wait::none:
+    std::snprintf(buf, sizeof buf, "runnable");
+    break;
+  case Wait::done:
+    std::snprintf(buf, sizeof buf, "exited");
+    break;
+  case Wait::barrier:
+    std::snprintf(buf, sizeof buf, "waits at __syncthreads (%s:%d)", t.bar_file, t.bar_line);
+    break;
+  case Wait::warp:
+    std::snprintf(buf, sizeof buf, "waits in %s with mask 0x%08x", t.op_name, t.mask);
+    break;
+  }
+  (void)w;
+  return buf;
+}
+
+[[noreturn]] void report_deadlock(Worker& w) {
+  // Prefer the most specific explanation: a warp collective that can never complete.
+  for (unsigned wi = 0; wi < w.nwarps; ++wi) {
+    unsigned arrived = w.warp_arrived[wi];
+    for (unsigned m = arrived; m; m &= m - 1) {
+      const EmuThread& t = w.threads[wi * 32 + __builtin_ctz(m)];
+      for (unsigned mm = t.mask; mm; mm &= mm - 1) {
+        const EmuThread& o = w.threads[wi * 32 + __builtin_ctz(mm)];
+        if (o.wait == Wait::warp && o.mask == t.mask)
+          continue;
+        fail_thread(&t,
+                    "deadlock: %s with mask 0x%08x cannot complete: lane %u (thread (%u,%u,%u)) %s "
+                    "(lanes arrived with this mask: 0x%08x)",
+                    t.op_name, t.mask, o.lane, o.tid.x, o.tid.y, o.tid.z,
+                    describe_wait(w, o).c_str(), [&] {
+                      unsigned s = 0;
+                      for (unsigned k = t.mask; k; k &= k - 1) {
+                        const EmuThread& x = w.threads[wi * 32 + __builtin_ctz(k)];
+                        if (x.wait == Wait::warp && x.mask == t.mask)
+                          s |= lane_bit(x.lane);
+                      }
+                      return s;
+                    }());
+      }
+    }
+  }
+  // Otherwise: some live threads are at __syncthreads and others are not.
+  const EmuThread* at = nullptr;
+  const EmuThread* other = nullptr;
+  for (unsigned i = 0; i < w.nthreads; ++i) {
+    const EmuThread& t = w.threads[i];
+    if (t.wait == Wait::barrier && at == nullptr)
+      at = &t;
+    if (t.wait != Wait::barrier && t.wait != Wait::done && other == nullptr)
+      other = &t;
+  }
+  if (at != nullptr && other != nullptr)
+    fail_thread(at,
+                "divergent barrier: %u of %u live threads wait at __syncthreads (%s:%d) but thread "
+                "(%u,%u,%u) %s",
+                w.at_barrier, w.live, at->bar_file, at->bar_line, other->tid.x, other->tid.y,
+                other->tid.z, describe_wait(w, *other).c_str());
+  fail_thread(nullptr, "deadlock: no emulated thread can make progress (%u live)", w.live);
+}
+
+void complete_barrier(Worker& w) {
+  const EmuThread* first = nullptr;
+  int count = 0, all = 1, any = 0;
+  for (unsigned i = 0; i < w.nthreads; ++i) {
+    EmuThread& t = w.threads[i];
+    if (t.wait != Wait::barrier)
+      continue;
+    if (first == nullptr) {
+      first = &t;
+    } else if (t.bar_line != first->bar_line ||
+               (t.bar_file != first->bar_file && std::strcmp(t.bar_file, first->bar_file) != 0)) {
+      fail_thread(
+          &t,
+          "divergent barrier: this thread waits at __syncthreads (%s:%d) while thread (%u,%u,%u) "
+          "waits at __syncthreads (%s:%d); every live thread of a block must reach the same "
+          "barrier",
+          t.bar_file, t.bar_line, first->tid.x, first->tid.y, first->tid.z, first->bar_file,
+          first->bar_line);
+    } else if (t.bar_kind != first->bar_kind) {
+      fail_thread(&t, "divergent barrier: threads mix __syncthreads variants at %s:%d", t.bar_file,
+                  t.bar_line);
+    }
+    int p = t.bar_pred != 0;
+    count += p;
+    all &= p;
+    any |= p;
+  }
+  const int result = first->bar_kind == 0 ? count : first->bar_kind == 1 ? all : any;
+  for (unsigned i = 0; i < w.nthreads; ++i) {
+    EmuThread& t = w.threads[i];
+    if (t.wait != Wait::barrier)
+      continue;
+    t.wait = Wait::none;
+    t.bar_result = result;
+    w.run_list.push_back(i);
+  }
+  w.crossings += w.at_barrier;
+  w.at_barrier = 0;
+}
+
+void resolve(Worker& w) {
+  w.run_list.clear();
+  for (unsigned wi = 0; wi < w.nwarps; ++wi) {
+    unsigned arrived = w.warp_arrived[wi];
+    if (arrived == 0)
+      continue;
+    unsigned pending = arrived;
+    while (pending != 0) {
+      const unsigned l = static_cast<unsigned>(__builtin_ctz(pending));
+      EmuThread& t = w.threads[wi * 32 + l];
+      const unsigned mask = t.mask;
+      if (!(mask & lane_bit(l)))
+        fail_thread(&t, "%s with mask 0x%08x: the calling lane %u is not in its own mask",
+                    t.op_name, mask, l);
+      if (mask & ~w.warp_exists[wi])
+        fail_thread(
+            &t,
+            "%s with mask 0x%08x names lanes 0x%08x that do not exist in this block (blockDim %u)",
+            t.op_name, mask, mask & ~w.warp_exists[wi], w.nthreads);
+      if (mask & w.warp_exited[wi])
+        fail_thread(&t, "%s with mask 0x%08x: lane %d has already exited and can never arrive",
+                    t.op_name, mask, __builtin_ctz(mask & w.warp_exited[wi]));
+      bool complete = (mask & arrived) == mask;
+      for (unsigned m = mask; complete && m; m &= m - 1)
+        complete = w.threads[wi * 32 + __builtin_ctz(m)].mask == mask;
+      if (!complete) {
+        pending &= ~lane_bit(l);
+        continue;
+      }
+      resolve_group(w, wi, mask);
+      for (unsigned m = mask; m; m &= m - 1) {
+        unsigned idx = wi * 32 + static_cast<unsigned>(__builtin_ctz(m));
+        w.threads[idx].wait = Wait::none;
+        w.run_list.push_back(idx);
+      }
+      w.crossings += static_cast<unsigned>(__builtin_popcount(mask));
+      arrived &= ~mask;
+      pending &= ~mask;
+    }
+    w.warp_arrived[wi] = arrived;
+  }
+  if (w.at_barrier > 0 && w.at_barrier == w.live)
+    complete_barrier(w);
+  if (w.run_list.empty())
+    report_deadlock(w);
+}
+
+void run_block(Worker& w, const Launch& L, std::uint64_t linear_block) {
+  const std::uint64_t gx = L.grid.x, gy = L.grid.y;
+  w.block = uint3{static_cast<unsigned>(linear_block % gx),
+                  static_cast<unsigned>((linear_block / gx) % gy),
+                  static_cast<unsigned>(linear_block / (gx * gy))};
+  blockIdx = w.block;
+  blockDim = L.block;
+  gridDim = L.grid;
+  const unsigned n = L.nthreads;
+  ensure_threads(w, n);
+  w.nthreads = n;
+  w.nwarps = (n + 31) / 32;
+  w.live = n;
+  w.at_barrier = 0;
+  for (unsigned wi = 0; wi < w.nwarps; ++wi) {
+    w.warp_arrived[wi] = 0;
+    w.warp_exited[wi] = 0;
+    unsigned lanes = std::min(32u, n - wi * 32);
+    w.warp_exists[wi] = lanes == 32 ? 0xffffffffu : (1u << lanes) - 1u;
+  }
+  const unsigned bx = L.block.x, by = L.block.y;
+  w.run_list.resize(n);
+  for (unsigned i = 0; i < n; ++i) {
+    EmuThread& t = w.threads[i];
+    t.tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
+    t.linear = i;
+    t.warp = i / 32;
+    t.lane = i % 32;
+    t.wait = Wait::none;
+    t.copies.clear();
+    t.group_ends.clear();
+    fiber_init(t.fiber, &fiber_main, &t);
+    w.run_list[i] = i;
+  }
+  prepare_dynamic_smem(w, L.dyn_smem);
+  w.rng.state = splitmix64(L.seed ^ (linear_block * 0xD1B54A32D192ED03ull));
+  for (;;) {
+    w.rng.shuffle(w.run_list);
+    w.run_pos = 1;
+    EmuThread* first = &w.threads[w.run_list[0]];
+    w.current = first;
+    threadIdx = first->tid;
+    ++w.switches;
+    fiber_switch(w.host, first->fiber, false);
+    if (w.live == 0)
+      break;
+    resolve(w);
+  }
+  w.current = nullptr;
+  check_dynamic_smem(w);
+}
+
+void run_blocks(Launch& L) {
+  Worker& w = worker();
+  w.launch = &L;
+  w.switches = 0;
+  w.crossings = 0;
+  std::uint64_t done = 0;
+  for (;;) {
+    std::uint64_t k = L.next.fetch_add(1, std::memory_order_relaxed);
+    if (k >= L.nblocks)
+      break;
+    std::uint64_t b = L.order.empty() ? (k + L.rotation) % L.nblocks : L.order[k];
+    run_block(w, L, b);
+    ++done;
+  }
+  w.launch = nullptr;
+  Globals& g = globals();
+  g.blocks += done;
+  g.threads += done * L.nthreads;
+  g.switches += w.switches;
+  g.crossings += w.crossings;
+}
+
+// ================================================================================================
+// The host-thread pool that runs blocks in parallel
+// ================================================================================================
+class Pool {
+public:
+  static Pool& get() {
+    static Pool* p = new Pool(); // never destroyed (threads may be blocked in it at exit)
+    return *p;
+  }
+  int size() const { return static_cast<int>(threads_.size()) + 1; }
+  void resize(int n) {
+    std::lock_guard<std::mutex> launch_lock(launch_mutex_);
+    n = std::max(1, n);
+    while (static_cast<int>(threads_.size()) + 1 < n) {
+      threads_.emplace_back([this] { loop(); });
+    }
+    // shrinking: extra threads stay parked; only `active_limit_` of them take work
+    active_limit_ = n - 1;
+  }
+  void run(Launch& L) {
+    std::lock_guard<std::mutex> launch_lock(launch_mutex_);
+    const int helpers = static_cast<int>(std::min<std::uint64_t>(active_limit_, L.nblocks - 1));
+    if (helpers <= 0) {
+      run_blocks(L);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = &L;
+      job_helpers_ = helpers;
+      joined_ = 0;
+      finished_ = 0;
+      ++generation_;
+    }
+    cv_.notify_all();
+    run_blocks(L);
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return finished_ == job_helpers_; });
+    job_ = nullptr;
+  }
+
+private:
+  Pool() {
+    bool found = false;
+    std::uint64_t n = read_env_u64("CUDA_EMU_THREADS", &found);
+    unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    int want =
+        found && n > 0 ? static_cast<int>(std::min<std::uint64_t>(n, 256)) : static_cast<int>(hw);
+    for (int i = 1; i < want; ++i)
+      threads_.emplace_back([this] { loop(); });
+    active_limit_ = want - 1;
+    for (auto& t : threads_)
+      t.detach();
+  }
+  void loop() {
+    std::uint64_t seen = 0;
+    for (;;) {
+      Launch* L = nullptr;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk,
+                 [&] { return generation_ != seen && job_ != nullptr && joined_ < job_helpers_; });
+        seen = generation_;
+        ++joined_;
+        L = job_;
+      }
+      run_blocks(*L);
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        ++finished_;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  std::mutex launch_mutex_;
+  std::mutex m_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> threads_;
+  Launch* job_ = nullptr;
+  int job_helpers_ = 0, joined_ = 0, finished_ = 0;
+  int active_limit_ = 0;
+  std::uint64_t generation_ = 0;
+};
+
+// ================================================================================================
+// Function names from the symbol table (kernels are named in every failure message)
+// ================================================================================================
+std::string demangle(const char* s) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(s, nullptr, nullptr, &status);
+  std::string r = (status == 0 && d != nullptr) ? d : s;
+  std::free(d);
+  return r;
+}
+
+std::string elf_lookup(const char* path, std::uintptr_t offset, std::uintptr_t absolute) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return {};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+    close(fd);
+    return {};
+  }
+  auto size = static_cast<std::size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED)
+    return {};
+  std::string result;
+  const auto* base = static_cast<const unsigned char*>(map);
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
+  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shoff + std::size_t{eh->e_shnum} * sizeof(Elf64_Shdr) <= size) {
+    const std::uintptr_t target = eh->e_type == ET_EXEC ? absolute : offset;
+    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && result.empty(); ++i) {
+      if (sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM)
+        continue;
+      if (sh[i].sh_link >= eh->e_shnum)
+        continue;
+      const Elf64_Shdr& strtab = sh[sh[i].sh_link];
+      if (sh[i].sh_offset + sh[i].sh_size > size || strtab.sh_offset + strtab.sh_size > size)
+        continue;
+      const auto* sym = reinterpret_cast<const Elf64_Sym*>(base + sh[i].sh_offset);
+      std::size_t nsym = sh[i].sh_size / sizeof(Elf64_Sym);
+      for (std::size_t k = 0; k < nsym; ++k) {
+        if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_value != target)
+          continue;
+        if (sym[k].st_name >= strtab.sh_size)
+          continue;
+        result = demangle(reinterpret_cast<const char*>(base + strtab.sh_offset + sym[k].st_name));
+        break;
+      }
+    }
+  }
+  munmap(map, size);
+  return result;
+}
+
+std::string lookup_name(const void* fn) {
+  Dl_info info{};
+  if (dladdr(fn, &info) != 0) {
+    if (info.dli_sname != nullptr && info.dli_saddr == fn)
+      return demangle(info.dli_sname);
+    auto addr = reinterpret_cast<std::uintptr_t>(fn);
+    auto off = addr - reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+    std::string r;
+    if (info.dli_fname != nullptr && info.dli_fname[0] != '\0')
+      r = elf_lookup(info.dli_fname, off, addr);
+    if (r.empty())
+      r = elf_lookup("/proc/self/exe", off, addr);
+    if (!r.empty())
+      return r;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "kernel@%p", fn);
+  return buf;
+}
+
+struct KernelEntry {
+  KernelThunk thunk;
+  KernelPack pack;
+  KernelUnpack unpack;
+};
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::unordered_map<const void*, KernelEntry>& registry() {
+  static auto* r = new std::unordered_map<const void*, KernelEntry>();
+  return *r;
+}
+
+} // namespace
+
+// ================================================================================================
+// Entry points (cuda_emu.h)
+// ================================================================================================
+void fail(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  Worker* w = tls_worker;
+  vreport(w != nullptr ? w->current : nullptr, fmt, ap);
+}
+
+void trap() {
+  fail("__trap() called");
+}
+
+void register_kernel(const void* kernel, KernelThunk thunk, KernelPack pack, KernelUnpack unpack) {
+  std::lock_guard<std::mutex> lk(registry_mutex());
+  registry().emplace(kernel, KernelEntry{thunk, pack, unpack});
+}
+
+cudaError_t launch(const void* kernel, KernelThunk thunk, void* packed_args, dim3 grid, dim3 block,
+                   std::size_t dynamic_smem, cudaStream_t stream) {
+  if (tls_worker != nullptr && tls_worker->launch != nullptr)
+    fail("kernel launch from inside a kernel (dynamic parallelism) is not emulated");
+  auto error = [](cudaError_t e) {
+    set_last_error(e);
+    return e;
+  };
+  if (kernel == nullptr)
+    return error(cudaErrorInvalidDeviceFunction);
+  const std::uint64_t threads = std::uint64_t{block.x} * block.y * block.z;
+  if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+      threads > static_cast<std::uint64_t>(kMaxThreadsPerBlock) || block.x > 1024 ||
+      block.y > 1024 || block.z > 64 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535)
+    return error(cudaErrorInvalidConfiguration);
+  // Like CUDA: more dynamic shared memory than the kernel's limit (48 KB unless raised with
+  // cudaFuncSetAttribute(MaxDynamicSharedMemorySize)) fails the launch.
+  if (dynamic_smem > max_dynamic_smem(kernel))
+    return error(cudaErrorInvalidValue);
+  if (!valid_stream(stream))
+    return error(cudaErrorInvalidResourceHandle);
+
+  Globals& g = globals();
+  Launch L;
+  L.kernel = kernel;
+  L.thunk = thunk;
+  L.args = packed_args;
+  L.grid = grid;
+  L.block = block;
+  L.dyn_smem = dynamic_smem;
+  L.nthreads = static_cast<unsigned>(threads);
+  L.nblocks = std::uint64_t{grid.x} * grid.y * grid.z;
+  L.seed = splitmix64(g.seed + 0x632BE59BD9B4E019ull * (g.launch_counter.fetch_add(1) + 1));
+  Rng rng{L.seed};
+  if (L.nblocks <= (1u << 22)) {
+    L.order.resize(L.nblocks);
+    for (std::uint32_t i = 0; i < L.nblocks; ++i)
+      L.order[i] = i;
+    rng.shuffle(L.order);
+  } else {
+    L.rotation = rng.next() % L.nblocks;
+  }
+  Pool::get().run(L);
+  ++g.launches;
+  return cudaSuccess;
+}
+
+void syncthreads(const char* file, int line) {
+  Worker& w = in_kernel("__syncthreads");
+  EmuThread* t = w.current;
+  t->wait = Wait::barrier;
+  t->bar_file = file;
+  t->bar_line = line;
+  t->bar_kind = -1;
+  ++w.at_barrier;
+  suspend(w, t, false);
+}
+
+int syncthreads_reduce(int kind, int predicate, const char* file, int line) {
+  Worker& w = in_kernel("__syncthreads_count/and/or");
+  EmuThread* t = w.current;
+  t->wait = Wait::barrier;
+  t->bar_file = file;
+  t->bar_line = line;
+  t->bar_kind = kind;
+  t->bar_pred = predicate;
+  ++w.at_barrier;
+  suspend(w, t, false);
+  return t->bar_result;
+}
+
+namespace {
+inline EmuThread* arrive(Worker& w, Op op, unsigned mask, const char* name) {
+  EmuThread* t = w.current;
+  t->wait = Wait::warp;
+  t->op = op;
+  t->mask = mask;
+  t->op_name = name;
+  w.warp_arrived[t->warp] |= lane_bit(t->lane);
+  return t;
+}
+} // namespace
+
+void syncwarp(unsigned mask) {
+  Worker& w = in_kernel("__syncwarp");
+  EmuThread* t = arrive(w, Op::syncwarp, mask, "__syncwarp");
+  suspend(w, t, false);
+}
+
+std::uint64_t shfl(unsigned mask, std::uint64_t bits, Shfl mode, unsigned b, int width,
+                   const char* name) {
+  Worker& w = in_kernel(name);
+  EmuThread* t = arrive(w, Op::shfl, mask, name);
+  t->in = bits;
+  t->mode = static_cast<int>(mode);
+  t->b = b;
+  t->width = width;
+  suspend(w, t, false);
+  return t->out;
+}
+
+unsigned ballot(unsigned mask, int predicate, const char* name) {
+  Worker& w = in_kernel(name);
+  EmuThread* t = arrive(w, Op::ballot, mask, name);
+  t->in = predicate != 0;
+  suspend(w, t, false);
+  return static_cast<unsigned>(t->out);
+}
+
+unsigned reduce(unsigned mask, unsigned value, Reduce op, const char* name) {
+  Worker& w = in_kernel(name);
+  EmuThread* t = arrive(w, Op::reduce, mask, name);
+  t->in = value;
+  t->mode = static_cast<int>(op);
+  suspend(w, t, false);
+  return static_cast<unsigned>(t->out);
+}
+
+unsigned activemask() {
+  Worker& w = in_kernel("__activemask");
+  const EmuThread* t = w.current;
+  return w.warp_exists[t->warp] & ~w.warp_exited[t->warp];
+}
+
+void* dynamic_shared_memory() {
+  Worker& w = in_kernel("dynamic_shared_memory");
+  return w.dyn;
+}
+
+void mma_m16n8(float* d, const std::uint32_t* a, const std::uint32_t* b, const float* c,
+               MmaType type) {
+  Worker& w = in_kernel("mma.sync");
+  const char* name = type == MmaType::tf32   ? "mma.sync.m16n8k8.tf32"
+                     : type == MmaType::bf16 ? "mma.sync.m16n8k16.bf16"
+                                             : "mma.sync.m16n8k16.f16";
+  // .aligned: all 32 lanes of the warp execute the same mma.
+  EmuThread* t = arrive(w, Op::mma, 0xffffffffu, name);
+  t->p_out = d;
+  t->p_a = a;
+  t->p_b = b;
+  t->p_c = c;
+  t->mode = static_cast<int>(type);
+  suspend(w, t, false);
+}
+
+void ldmatrix(std::uint32_t* r, int count, bool trans, const void* smem_row) {
+  Worker& w = in_kernel("ldmatrix");
+  EmuThread* t = arrive(w, Op::ldmatrix, 0xffffffffu, trans ? "ldmatrix.trans" : "ldmatrix");
+  t->p_out = r;
+  t->p_a = smem_row;
+  t->mode = count;
+  t->b = trans ? 1u : 0u;
+  suspend(w, t, false);
+}
+
+void cp_async(void* smem, const void* gmem, int bytes, int src_bytes) {
+  Worker& w = in_kernel("cp.async");
+  EmuThread* t = w.current;
+  if (reinterpret_cast<std::uintptr_t>(smem) % static_cast<unsigned>(bytes) != 0 ||
+      reinterpret_cast<std::uintptr_t>(gmem) % static_cast<unsigned>(bytes) != 0)
+    fail_thread(t, "cp.async of %d bytes: shared %p / global %p not %d-byte aligned", bytes, smem,
+                gmem, bytes);
+  if (src_bytes < 0 || src_bytes > bytes)
+    fail_thread(t, "cp.async: src-size %d outside [0, %d]", src_bytes, bytes);
+  // Deferred to the matching wait_group: reading the destination before waiting sees old data.
+  t->copies.push_back(AsyncCopy{smem, gmem, bytes, src_bytes});
+}
+
+void cp_async_commit() {
+  Worker& w = in_kernel("cp.async.commit_group");
+  EmuThread* t = w.current;
+  t->group_ends.push_back(t->copies.size());
+}
+
+void cp_async_wait(int pending_groups) {
+  Worker& w = in_kernel("cp.async.wait_group");
+  EmuThread* t = w.current;
+  const std::size_t keep = static_cast<std::size_t>(pending_groups < 0 ? 0 : pending_groups);
+  if (t->group_ends.size() <= keep)
+    return;
+  const std::size_t complete_groups = t->group_ends.size() - keep;
+  const std::size_t end = t->group_ends[complete_groups - 1];
+  for (std::size_t i = 0; i < end; ++i) {
+    const AsyncCopy& c = t->copies[i];
+    if (c.src_bytes > 0)
+      std::memcpy(c.dst, c.src, static_cast<std::size_t>(c.src_bytes));
+    if (c.src_bytes < c.bytes)
+      std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0,
+                  static_cast<std::size_t>(c.bytes - c.src_bytes));
+  }
+  t->copies.erase(t->copies.begin(), t->copies.begin() + static_cast<std::ptrdiff_t>(end));
+  t->group_ends.erase(t->group_ends.begin(),
+                      t->group_ends.begin() + static_cast<std::ptrdiff_t>(complete_groups));
+  for (auto& e : t->group_ends)
+    e -= end;
+}
+
+std::uint32_t float_to_tf32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7F800000u) == 0x7F800000u)
+    return u; // inf / NaN unchanged
+  // cvt.rna: round to nearest, ties away from zero, on the 10-bit mantissa.
+  u += 0x1000u;
+  return u & 0xFFFFE000u;
+}
+
+} // namespace detail
+
+std::uint64_t seed() {
+  return detail::globals().seed;
+}
+int host_threads() {
+  return detail::Pool::get().size();
+}
+void set_host_threads(int n) {
+  detail::Pool::get().resize(n);
+}
+
+Stats stats() {
+  auto& g = detail::globals();
+  return Stats{g.launches.load(), g.blocks.load(), g.threads.load(), g.crossings.load(),
+               g.switches.load()};
+}
+
+const char* function_name(const void* fn) {
+  static std::mutex m;
+  static auto* cache = new std::unordered_map<const void*, std::string>();
+  std::lock_guard<std::mutex> lk(m);
+  auto it = cache->find(fn);
+  if (it == cache->end())
+    it = cache->emplace(fn, detail::lookup_name(fn)).first;
+  return it->second.c_str();
+}
+
+} // namespace cuda_emu
+
+// The C launch entry points: a kernel is found by address among those a template has seen.
+extern "C" cudaError_t cudaLaunchKernel(const void* func, dim3 gridDim, dim3 blockDim, void** args,
+                                        size_t sharedMem, cudaStream_t stream) {
+  using namespace cuda_emu::detail;
+  KernelEntry e{};
+  {
+    std::lock_guard<std::mutex> lk(registry_mutex());
+    auto it = registry().find(func);
+    if (it == registry().end()) {
+      set_last_error(cudaErrorInvalidDeviceFunction);
+      return cudaErrorInvalidDeviceFunction;
+    }
+    e = it->second;
+  }
+  void* packed = e.pack(args);
+  cudaError_t err = launch(func, e.thunk, packed, gridDim, blockDim, sharedMem, stream);
+  e.unpack(packed);
+  return err;
+}
+
+extern "C" cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t* config, const void* func,
+                                           void** args) {
+  if (config == nullptr) {
+    cuda_emu::detail::set_last_error(cudaErrorInvalidValue);
+    return cudaErrorInvalidValue;
+  }
+  return cudaLaunchKernel(func, config->gridDim, config->blockDim, args, config->dynamicSmemBytes,
+                          config->stream);
+}
