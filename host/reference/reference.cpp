@@ -215,23 +215,35 @@ struct Line {
   }
 };
 
-// Statistics of a line from its logits; in_z(k) / is_pos(k) are the predicates along it.
-template <class InZ, class IsPos>
-Line make_line(const std::vector<double>& s, InZ in_z, IsPos is_pos) {
+// One row or column of logits with its two index sets, recomputed per line (never n×m).
+struct LineBuffer {
+  std::vector<double> s;       // logits along the line
+  std::vector<uint8_t> in_z;   // member of the normaliser set
+  std::vector<uint8_t> is_pos; // member of the positive set
+  void resize(int64_t len) {
+    s.resize(static_cast<size_t>(len));
+    in_z.resize(static_cast<size_t>(len));
+    is_pos.resize(static_cast<size_t>(len));
+  }
+};
+
+// Statistics of a line from its logits and index sets.
+Line make_line(const LineBuffer& buf) {
   Line line;
   double max_s = -kInf;
   bool any_nan = false;
-  for (size_t k = 0; k < s.size(); ++k) {
-    if (is_pos(static_cast<int64_t>(k))) {
+  const size_t len = buf.s.size();
+  for (size_t k = 0; k < len; ++k) {
+    if (buf.is_pos[k]) {
       ++line.p_count;
-      line.pos_sum += s[k];
+      line.pos_sum += buf.s[k];
     }
-    if (in_z(static_cast<int64_t>(k))) {
+    if (buf.in_z[k]) {
       ++line.z_count;
-      if (std::isnan(s[k]))
+      if (std::isnan(buf.s[k]))
         any_nan = true;
-      if (s[k] > max_s)
-        max_s = s[k];
+      if (buf.s[k] > max_s)
+        max_s = buf.s[k];
     }
   }
   if (line.z_count == 0)
@@ -243,32 +255,34 @@ Line make_line(const std::vector<double>& s, InZ in_z, IsPos is_pos) {
   } else {
     // Subtract the max so that exp never overflows; max_s = +inf makes the sum NaN (Inf input).
     double sum = 0.0;
-    for (size_t k = 0; k < s.size(); ++k)
-      if (in_z(static_cast<int64_t>(k)))
-        sum += std::exp(s[k] - max_s);
+    for (size_t k = 0; k < len; ++k)
+      if (buf.in_z[k])
+        sum += std::exp(buf.s[k] - max_s);
     line.lse = max_s + std::log(sum);
   }
   return line;
 }
 
-Line row_line(const Pairs& pairs, int64_t i, std::vector<double>& s) {
-  s.resize(static_cast<size_t>(pairs.m()));
-  for (int64_t j = 0; j < pairs.m(); ++j)
-    s[j] = pairs.scale() * pairs.sim(i, j);
-  Line line = make_line(
-      s, [&](int64_t j) { return pairs.in_normalizer(i, j); },
-      [&](int64_t j) { return pairs.is_positive(i, j); });
+Line row_line(const Pairs& pairs, int64_t i, LineBuffer& buf) {
+  buf.resize(pairs.m());
+  for (int64_t j = 0; j < pairs.m(); ++j) {
+    buf.s[j] = pairs.scale() * pairs.sim(i, j);
+    buf.in_z[j] = pairs.in_normalizer(i, j);
+    buf.is_pos[j] = pairs.is_positive(i, j);
+  }
+  Line line = make_line(buf);
   line.poisoned = pairs.poisoned(i);
   return line;
 }
 
-Line column_line(const Pairs& pairs, int64_t j, std::vector<double>& s) {
-  s.resize(static_cast<size_t>(pairs.n()));
-  for (int64_t i = 0; i < pairs.n(); ++i)
-    s[i] = pairs.scale() * pairs.sim(i, j);
-  return make_line(
-      s, [&](int64_t i) { return pairs.in_normalizer(i, j); },
-      [&](int64_t i) { return pairs.is_positive(i, j); });
+Line column_line(const Pairs& pairs, int64_t j, LineBuffer& buf) {
+  buf.resize(pairs.n());
+  for (int64_t i = 0; i < pairs.n(); ++i) {
+    buf.s[i] = pairs.scale() * pairs.sim(i, j);
+    buf.in_z[i] = pairs.in_normalizer(i, j);
+    buf.is_pos[i] = pairs.is_positive(i, j);
+  }
+  return make_line(buf);
 }
 
 bool symmetric(const Problem& pr) {
@@ -309,11 +323,11 @@ ForwardF64 forward_f64(const Problem& pr, const InputsF64& in) {
   }
 
   const Pairs pairs(pr, in);
-  std::vector<double> s;
+  LineBuffer buf;
   double row_sum = 0.0, col_sum = 0.0;
   int64_t rows_valid = 0, cols_valid = 0;
   for (int64_t i = 0; i < p.n; ++i) {
-    const Line line = row_line(pairs, i, s);
+    const Line line = row_line(pairs, i, buf);
     out.row_lse[i] = line.lse;
     const double l = line.loss(p.normalizer);
     if (line.valid()) {
@@ -325,7 +339,7 @@ ForwardF64 forward_f64(const Problem& pr, const InputsF64& in) {
   }
   if (symmetric(pr)) {
     for (int64_t j = 0; j < p.m; ++j) {
-      const Line line = column_line(pairs, j, s);
+      const Line line = column_line(pairs, j, buf);
       out.col_lse[j] = line.lse;
       const double l = line.loss(p.normalizer);
       if (line.valid()) {
@@ -363,17 +377,17 @@ BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* g
   }
 
   const Pairs pairs(pr, in);
-  std::vector<double> s;
+  LineBuffer buf;
   std::vector<Line> rows(static_cast<size_t>(n)), cols;
   int64_t rows_valid = 0, cols_valid = 0;
   for (int64_t i = 0; i < n; ++i) {
-    rows[i] = row_line(pairs, i, s);
+    rows[i] = row_line(pairs, i, buf);
     rows_valid += rows[i].valid() ? 1 : 0;
   }
   if (symmetric(pr)) {
     cols.resize(static_cast<size_t>(m));
     for (int64_t j = 0; j < m; ++j) {
-      cols[j] = column_line(pairs, j, s);
+      cols[j] = column_line(pairs, j, buf);
       cols_valid += cols[j].valid() ? 1 : 0;
     }
   }
