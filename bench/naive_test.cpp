@@ -82,6 +82,10 @@ std::string case_name(const Case& c) {
   return s.str();
 }
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << case_name(c);
+}
+
 bool self_mode(Loss l) {
   return l == Loss::NtXent || l == Loss::SupConSelf;
 }
@@ -212,8 +216,9 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& ref, 
 struct Dev {
   void* ptr = nullptr;
   explicit Dev(size_t bytes) {
-    if (bytes)
+    if (bytes) {
       EXPECT_EQ(cudaMalloc(&ptr, bytes), cudaSuccess);
+    }
   }
   ~Dev() { cudaFree(ptr); }
   template <typename T> T* as() const { return static_cast<T*>(ptr); }
@@ -258,8 +263,9 @@ TEST_P(NaiveVsReference, ForwardAndBackwardMatch) {
       row_lse(n * 4), col_lse(m * 4), gl(pr.loss_count * 4), ga(size_t(n) * d * es),
       gb(size_t(m) * d * es), gs(4);
   auto up = [](const Dev& dst, const void* src, size_t bytes) {
-    if (bytes)
+    if (bytes) {
       ASSERT_EQ(cudaMemcpy(dst.ptr, src, bytes, cudaMemcpyHostToDevice), cudaSuccess);
+    }
   };
   up(a, pr.a.data(), pr.a.size());
   up(b, pr.b.data(), pr.b.size());

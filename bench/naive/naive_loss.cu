@@ -6,8 +6,12 @@
 #include <cstdio>
 #include <utility>
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#if defined(CUDA_EMU)
+#include "bench/naive/cublas_emu.h" // under the CPU SIMT emulator: cuBLAS as a host GEMM
+#else
+#include <cublas_v2.h>
+#endif
 
 #include "bench/naive/naive_loss_kernel.cuh"
 
