@@ -359,7 +359,7 @@ class _DLPackAdapter:
 
     def finish(self, raw):
         """Hands a buffer filled by the C API to the caller as the input framework's array."""
-        if raw is None or _is_numpy(raw):
+        if raw is None or _is_numpy(raw) or type(raw).__module__.split(".")[0] == self.module:
             return raw
         if self.module == "cupy":
             import cupy
@@ -380,6 +380,10 @@ class _DLPackAdapter:
             if dtype == "bfloat16":
                 raise TypeError("flashnce: bfloat16 host arrays need ml_dtypes; use float32")
             return np.empty(shape, dtype=dtype)
+        if self.module == "cupy" and dtype != "bfloat16":
+            import cupy  # CuPy's memory pool, on its current device
+
+            return cupy.empty(shape, dtype=dtype)
         return _C.empty(backend, list(shape), dtype)
 
     def as_int64(self, x):
@@ -416,6 +420,10 @@ class _DLPackAdapter:
         info = self.info(like)
         if info.device == "cpu" or nbytes == 0:
             return None
+        if self.module == "cupy":
+            import cupy
+
+            return cupy.empty(nbytes, dtype=cupy.uint8)
         return _C.empty(_C.Backend.CUDA, [nbytes], "uint8")
 
     def stream(self, like) -> int:

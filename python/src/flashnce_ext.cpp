@@ -130,10 +130,12 @@ nb::object empty(fnceBackend_t backend, std::vector<size_t> shape, const std::st
   void* p = nullptr;
   if (bytes > 0) {
     const fnceStatus_t s = fnceMalloc(backend, &p, bytes);
-    if (s != FNCE_SUCCESS)
-      throw nb::builtins().attr("MemoryError")(std::string("flashnce: allocation of ") +
-                                               std::to_string(bytes) +
-                                               " bytes failed: " + fnceGetLastErrorMessage());
+    if (s != FNCE_SUCCESS) {
+      const std::string msg = "flashnce: allocation of " + std::to_string(bytes) +
+                              " bytes failed: " + fnceGetLastErrorMessage();
+      PyErr_SetString(PyExc_MemoryError, msg.c_str());
+      throw nb::python_error();
+    }
   }
   struct Owner {
     fnceBackend_t backend;
@@ -147,7 +149,9 @@ nb::object empty(fnceBackend_t backend, std::vector<size_t> shape, const std::st
   });
   const int32_t dev =
       backend == FNCE_BACKEND_CPU ? nb::device::cpu::value : nb::device::cuda::value;
-  nb::ndarray<> arr(p, shape.size(), shape.data(), owner, nullptr, t, dev, 0);
+  // array_api: a Python object with __dlpack__/__dlpack_device__ (and the buffer protocol on
+  // the CPU), importable by NumPy, torch, CuPy and JAX.
+  nb::ndarray<nb::array_api> arr(p, shape.size(), shape.data(), owner, nullptr, t, dev, 0);
   return nb::cast(arr);
 }
 

@@ -67,3 +67,15 @@ def test_errors():
         fj.contrastive_loss(a, a.astype(jnp.float16), 1.0)
     with pytest.raises(TypeError, match="targets must be integers"):
         fj.contrastive_loss(a, a, 1.0, targets=jnp.zeros(3))
+
+
+def test_functional_core_takes_jax_arrays_through_dlpack():
+    import flashnce
+
+    rng = np.random.default_rng(23)
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal((5, 3)).astype(np.float32)
+    got = flashnce.forward(jnp.asarray(a), jnp.asarray(b), 1.5, loss="clip", similarity="dot")
+    want = flashnce.forward(a, b, 1.5, loss="clip", similarity="dot")
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(g), w)
