@@ -1,0 +1,280 @@
+// Dispatch of the CUDA backend (CUB layering: public entry -> this dispatch -> launch templates ->
+// kernels).  Builds the kernel-side params from a validated Problem, lays out the workspace,
+// chooses the tile configuration, launches, and maps CUDA errors to statuses.  Never allocates,
+// never synchronises; everything is queued on the caller's stream.
+//
+// Workspace (bytes; A(x) = x rounded up to 256; n, m as in the Problem, m = n in self mode;
+// G = grid_rows = the number of row-blocks of the forward main kernel, see below):
+//   forward  = A(4n) + A(4m)            norms (COSINE: inverse norms, NEG_SQ_DIST: squared norms)
+//            + A(4n) + A(4n)            per-row loss, per-row validity
+//            + SYMMETRIC ? A(20 G m) + A(4m) + A(4m) : 0
+//                                       per-block column partials {max, sumexp, possum, npos, nz},
+//                                       per-column loss, per-column validity
+//   backward = A(4n) + A(4m)            norms
+//            + A(4n) + A(4n)            |P(i)|, |Z(i)|
+//            + SYMMETRIC ? A(4m) + A(4m) : 0      column counts
+//            + A(12n)                   per-row {lse, weight, 1/|P|}
+//            + SYMMETRIC ? A(12m) : 0   per-column stats
+//            + A(4 ceil(n / 64))        grad_logit_scale partials (one per row tile)
+// G = ceil(n / 64) for ROWS (no column partials), and min(ceil(n / 64), 2 x SM count) for
+// SYMMETRIC, so the symmetric forward needs at most 20 x 2 x SMs x m bytes of partials: O(n + m)
+// for a given device.  The LSEs (row_lse: 4n, col_lse: 4m) are caller-owned outputs.
+#ifndef CUDA_EMU
+#include <cuda_runtime.h>
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "host/backend.h"
+#include "host/error.h"
+#include "kernels/loss_launch.h"
+
+namespace flashnce {
+namespace cuda_backend {
+namespace {
+
+using kernels::BackwardParams;
+using kernels::ForwardParams;
+using kernels::LaunchResult;
+using kernels::ProblemParams;
+using kernels::TileConfig;
+
+constexpr size_t kAlign = 256;
+constexpr size_t align_up(size_t x) {
+  return (x + kAlign - 1) / kAlign * kAlign;
+}
+
+// The tile configuration for (arch, dtype, d).  Only the generic FFMA configuration exists so
+// far (the tensor-core configurations are not written yet); it is correct for every arch, dtype
+// and d, so it is the answer everywhere.  No measurement justifies any other choice yet.
+constexpr TileConfig select_config(int /*arch*/, fnceDataType_t /*dtype*/, int64_t /*d*/) {
+  return TileConfig::generic;
+}
+
+fnceStatus_t cuda_failure(const char* what, cudaError_t e) {
+  (void)cudaGetLastError(); // clear a non-sticky error so that later calls start clean
+  return fail(FNCE_ERROR_CUDA, "%s failed: %s (%s)", what, cudaGetErrorName(e),
+              cudaGetErrorString(e));
+}
+
+struct Device {
+  int arch = 0; // 10 * major + minor
+  int sm_count = 1;
+};
+
+fnceStatus_t query_device(Device* dev) {
+  int id = 0, major = 0, minor = 0, sms = 0;
+  if (cudaError_t e = cudaGetDevice(&id); e != cudaSuccess)
+    return cuda_failure("cudaGetDevice", e);
+  if (cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, id);
+      e != cudaSuccess)
+    return cuda_failure("cudaDeviceGetAttribute(major)", e);
+  if (cudaError_t e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, id);
+      e != cudaSuccess)
+    return cuda_failure("cudaDeviceGetAttribute(minor)", e);
+  if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, id);
+      e != cudaSuccess)
+    return cuda_failure("cudaDeviceGetAttribute(multiProcessorCount)", e);
+  dev->arch = 10 * major + minor;
+  dev->sm_count = sms > 0 ? sms : 1;
+  return FNCE_SUCCESS;
+}
+
+bool symmetric(const Problem& pr) {
+  return pr.p.direction == FNCE_DIRECTION_SYMMETRIC;
+}
+
+int64_t row_tiles(const Problem& pr, TileConfig c) {
+  const int64_t bm = kernels::tile_shape(c).block_m;
+  return (pr.p.n + bm - 1) / bm;
+}
+
+int32_t grid_rows(const Problem& pr, TileConfig c, const Device& dev) {
+  const int64_t tiles = row_tiles(pr, c);
+  if (!symmetric(pr))
+    return static_cast<int32_t>(tiles);
+  const int64_t bound = 2 * static_cast<int64_t>(dev.sm_count);
+  return static_cast<int32_t>(tiles < bound ? tiles : bound);
+}
+
+// Carves the workspace in the order of the formula above; with base == nullptr it only measures.
+class Carver {
+public:
+  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
+  template <typename T> T* take(size_t count) {
+    T* p = base_ ? reinterpret_cast<T*>(base_ + used_) : nullptr;
+    used_ += align_up(count * sizeof(T));
+    return p;
+  }
+  size_t used() const { return used_; }
+
+private:
+  char* base_;
+  size_t used_ = 0;
+};
+
+ProblemParams problem_params(const Problem& pr, Carver& ws) {
+  const fnceLossParams& p = pr.p;
+  ProblemParams k{};
+  k.a = p.a;
+  k.b = p.b;
+  k.lda = p.lda;
+  k.ldb = p.ldb;
+  k.n = p.n;
+  k.m = p.m;
+  k.d = p.d;
+  k.logit_scale = p.logit_scale;
+  k.similarity = static_cast<kernels::Similarity>(p.similarity);
+  k.positives = static_cast<kernels::Positives>(p.positives);
+  k.targets = p.targets;
+  k.labels_a = p.labels_a;
+  k.labels_b = p.labels_b;
+  k.exclude_self = p.exclude_self ? 1 : 0;
+  k.negatives_only = p.normalizer == FNCE_NORMALIZER_NEGATIVES ? 1 : 0;
+  k.symmetric = symmetric(pr) ? 1 : 0;
+  k.self_mode = pr.self_mode ? 1 : 0;
+  k.reduction = static_cast<kernels::Reduction>(p.reduction);
+  k.norm_a = ws.take<float>(static_cast<size_t>(p.n));
+  k.norm_b = ws.take<float>(static_cast<size_t>(p.m));
+  if (pr.self_mode)
+    k.norm_b = k.norm_a; // the pre-pass fills only a's norms
+  return k;
+}
+
+ForwardParams forward_params(const Problem& pr, TileConfig c, const Device& dev, void* workspace,
+                             size_t* bytes) {
+  Carver ws(workspace);
+  ForwardParams f{};
+  f.pr = problem_params(pr, ws);
+  const size_t n = static_cast<size_t>(pr.p.n), m = static_cast<size_t>(pr.p.m);
+  f.row_loss = ws.take<float>(n);
+  f.row_valid = ws.take<int32_t>(n);
+  f.grid_rows = grid_rows(pr, c, dev);
+  if (symmetric(pr)) {
+    f.col_partial = ws.take<kernels::Stats>(static_cast<size_t>(f.grid_rows) * m);
+    f.col_loss = ws.take<float>(m);
+    f.col_valid = ws.take<int32_t>(m);
+  }
+  *bytes = ws.used();
+  return f;
+}
+
+BackwardParams backward_params(const Problem& pr, TileConfig c, void* workspace, size_t* bytes) {
+  Carver ws(workspace);
+  BackwardParams b{};
+  b.pr = problem_params(pr, ws);
+  const size_t n = static_cast<size_t>(pr.p.n), m = static_cast<size_t>(pr.p.m);
+  b.row_npos = ws.take<int32_t>(n);
+  b.row_nz = ws.take<int32_t>(n);
+  if (symmetric(pr)) {
+    b.col_npos = ws.take<int32_t>(m);
+    b.col_nz = ws.take<int32_t>(m);
+  }
+  b.row_stats = ws.take<kernels::GradStats>(n);
+  if (symmetric(pr))
+    b.col_stats = ws.take<kernels::GradStats>(m);
+  b.scale_partial = ws.take<float>(static_cast<size_t>(row_tiles(pr, c)));
+  *bytes = ws.used();
+  return b;
+}
+
+fnceStatus_t launch_failure(const LaunchResult& r) {
+  return cuda_failure(r.what, r.error);
+}
+
+template <template <typename> class Traits>
+LaunchResult run_forward_dtype(fnceDataType_t t, const ForwardParams& f, cudaStream_t s) {
+  switch (t) {
+  case FNCE_F32:
+    return kernels::run_forward<Traits<float>>(f, s);
+  case FNCE_F16:
+    return kernels::run_forward<Traits<kernels::half_t>>(f, s);
+  case FNCE_BF16:
+    return kernels::run_forward<Traits<kernels::bfloat16_t>>(f, s);
+  }
+  return LaunchResult{cudaErrorInvalidValue, "dtype"};
+}
+
+template <template <typename> class Traits>
+LaunchResult run_backward_dtype(fnceDataType_t t, const BackwardParams& b, cudaStream_t s) {
+  switch (t) {
+  case FNCE_F32:
+    return kernels::run_backward<Traits<float>>(b, s);
+  case FNCE_F16:
+    return kernels::run_backward<Traits<kernels::half_t>>(b, s);
+  case FNCE_BF16:
+    return kernels::run_backward<Traits<kernels::bfloat16_t>>(b, s);
+  }
+  return LaunchResult{cudaErrorInvalidValue, "dtype"};
+}
+
+} // namespace
+
+fnceStatus_t forward_workspace_size(const Problem& pr, size_t* bytes) {
+  Device dev;
+  if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
+    return st;
+  (void)forward_params(pr, select_config(dev.arch, pr.p.dtype, pr.p.d), dev, nullptr, bytes);
+  return FNCE_SUCCESS;
+}
+
+fnceStatus_t backward_workspace_size(const Problem& pr, size_t* bytes) {
+  Device dev;
+  if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
+    return st;
+  (void)backward_params(pr, select_config(dev.arch, pr.p.dtype, pr.p.d), nullptr, bytes);
+  return FNCE_SUCCESS;
+}
+
+fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_lse,
+                     void* workspace, size_t workspace_bytes, void* stream) {
+  Device dev;
+  if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
+    return st;
+  const TileConfig c = select_config(dev.arch, pr.p.dtype, pr.p.d);
+  size_t needed = 0;
+  ForwardParams f = forward_params(pr, c, dev, workspace, &needed);
+  if (workspace_bytes < needed) // the API layer checked the same formula; a guard, not a path
+    return fail(FNCE_ERROR_WORKSPACE_TOO_SMALL, "workspace_bytes must be >= %zu, got %zu", needed,
+                workspace_bytes);
+  f.loss = loss;
+  f.row_lse = row_lse;
+  f.col_lse = symmetric(pr) ? col_lse : nullptr;
+  if (pr.p.reduction == FNCE_REDUCTION_NONE) { // per-row (and per-column) losses are the output
+    f.row_loss = loss;
+    if (symmetric(pr))
+      f.col_loss = loss + pr.p.n;
+  }
+  const LaunchResult r =
+      run_forward_dtype<kernels::GenericTraits>(pr.p.dtype, f, static_cast<cudaStream_t>(stream));
+  return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
+}
+
+fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_lse,
+                      const float* grad_loss, void* grad_a, void* grad_b, float* grad_logit_scale,
+                      void* workspace, size_t workspace_bytes, void* stream) {
+  Device dev;
+  if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
+    return st;
+  const TileConfig c = select_config(dev.arch, pr.p.dtype, pr.p.d);
+  size_t needed = 0;
+  BackwardParams b = backward_params(pr, c, workspace, &needed);
+  if (workspace_bytes < needed)
+    return fail(FNCE_ERROR_WORKSPACE_TOO_SMALL, "workspace_bytes must be >= %zu, got %zu", needed,
+                workspace_bytes);
+  b.row_lse = row_lse;
+  b.col_lse = symmetric(pr) ? col_lse : nullptr;
+  b.grad_loss = grad_loss;
+  b.grad_a = grad_a;
+  b.grad_b = pr.self_mode ? nullptr : grad_b;
+  b.grad_logit_scale = grad_logit_scale;
+  if (grad_a == nullptr && b.grad_b == nullptr && grad_logit_scale == nullptr)
+    return FNCE_SUCCESS;
+  const LaunchResult r =
+      run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, static_cast<cudaStream_t>(stream));
+  return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
+}
+
+} // namespace cuda_backend
+} // namespace flashnce

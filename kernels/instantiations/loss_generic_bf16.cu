@@ -1,0 +1,16 @@
+// Instantiation: the generic (FFMA) loss kernels for bf16 inputs.  One translation unit per
+// (dtype x tile configuration) so that the build parallelises.
+#include "kernels/loss/loss_launch.cuh"
+
+namespace flashnce {
+namespace kernels {
+
+static_assert(GenericTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::generic).block_m &&
+                  GenericTraits<bfloat16_t>::kBlockN == tile_shape(TileConfig::generic).block_n,
+              "tile_shape() must match the traits");
+
+template LaunchResult run_forward<GenericTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
+template LaunchResult run_backward<GenericTraits<bfloat16_t>>(const BackwardParams&, cudaStream_t);
+
+} // namespace kernels
+} // namespace flashnce

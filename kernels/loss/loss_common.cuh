@@ -1,0 +1,184 @@
+// Device pieces shared by the forward and backward loss kernels: the pair predicates (positives,
+// normaliser, exclude_self), the online log-sum-exp merge, operand tile loaders and a fixed-order
+// block reduction.  Everything here is deterministic: no atomics, fixed summation orders.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/numeric.cuh"
+#include "kernels/loss_params.h"
+
+namespace flashnce {
+namespace kernels {
+
+constexpr uint8_t kInZ = 1; // j is in the normaliser Z(i)
+constexpr uint8_t kPos = 2; // j is in the positives P(i)
+
+// Flags of the pair (i, j): exclude_self removes j == i from both sets, NEGATIVES removes P(i)
+// from Z(i).  A TARGETS target outside [0, m) matches no column (the row itself is handled by
+// the caller: < 0 invalid, >= m NaN).
+__device__ inline uint8_t pair_flags(const ProblemParams& p, int64_t i, int64_t j) {
+  if (p.exclude_self && i == j)
+    return 0;
+  bool pos = false;
+  switch (p.positives) {
+  case Positives::diagonal:
+    pos = (i == j);
+    break;
+  case Positives::targets:
+    pos = (p.targets[i] == j);
+    break;
+  case Positives::labels:
+    pos = (p.labels_a[i] == p.labels_b[j]);
+    break;
+  case Positives::view_pairs:
+    pos = (j == (i + p.n / 2) % p.n);
+    break;
+  }
+  if (pos)
+    return p.negatives_only ? kPos : uint8_t(kPos | kInZ);
+  return kInZ;
+}
+
+// Row i's positives count |P(i)| and normaliser size |Z(i)| (closed forms; LABELS loops over m).
+__device__ inline void row_counts(const ProblemParams& p, int64_t i, int32_t* npos, int32_t* nz) {
+  int64_t c = 0;
+  switch (p.positives) {
+  case Positives::diagonal:
+    c = (i < p.m && !p.exclude_self) ? 1 : 0;
+    break;
+  case Positives::targets: {
+    const int64_t t = p.targets[i];
+    c = (t >= 0 && t < p.m && !(p.exclude_self && t == i)) ? 1 : 0;
+    break;
+  }
+  case Positives::labels:
+    for (int64_t j = 0; j < p.m; ++j)
+      c += (p.labels_a[i] == p.labels_b[j] && !(p.exclude_self && i == j)) ? 1 : 0;
+    break;
+  case Positives::view_pairs: {
+    const int64_t j = (i + p.n / 2) % p.n;
+    c = (j < p.m && !(p.exclude_self && j == i)) ? 1 : 0;
+    break;
+  }
+  }
+  const int64_t self = (p.exclude_self && i < p.m) ? 1 : 0;
+  *npos = int32_t(c);
+  *nz = int32_t(p.m - self - (p.negatives_only ? c : 0));
+}
+
+// Column j's positives {i : j in P(i)} and normaliser size (TARGETS and LABELS loop over n).
+__device__ inline void col_counts(const ProblemParams& p, int64_t j, int32_t* npos, int32_t* nz) {
+  int64_t c = 0;
+  switch (p.positives) {
+  case Positives::diagonal:
+    c = (j < p.n && !p.exclude_self) ? 1 : 0;
+    break;
+  case Positives::targets:
+    for (int64_t i = 0; i < p.n; ++i)
+      c += (p.targets[i] == j && !(p.exclude_self && i == j));
+    break;
+  case Positives::labels:
+    for (int64_t i = 0; i < p.n; ++i)
+      c += (p.labels_a[i] == p.labels_b[j] && !(p.exclude_self && i == j)) ? 1 : 0;
+    break;
+  case Positives::view_pairs: { // the one i with (i + n/2) mod n == j
+    const int64_t i = (j + p.n - p.n / 2) % p.n;
+    c = (j < p.n && (i + p.n / 2) % p.n == j && !(p.exclude_self && i == j)) ? 1 : 0;
+    break;
+  }
+  }
+  const int64_t self = (p.exclude_self && j < p.n) ? 1 : 0;
+  *npos = int32_t(c);
+  *nz = int32_t(p.n - self - (p.negatives_only ? c : 0));
+}
+
+__device__ inline Stats empty_stats() {
+  return Stats{neg_inf(), 0.0f, 0.0f, 0, 0};
+}
+
+// Merges (max2, sum2) into (max, sum).  Hazard: two empty sets have max = -inf, and
+// exp(-inf - (-inf)) would be NaN; an empty side contributes nothing instead.
+__device__ inline void merge_lse(float& max, float& sum, float max2, float sum2) {
+  if (sum2 == 0.0f && max2 == neg_inf())
+    return;
+  if (sum == 0.0f && max == neg_inf()) {
+    max = max2;
+    sum = sum2;
+    return;
+  }
+  const float nm = max > max2 ? max : max2;
+  sum = sum * expf(max - nm) + sum2 * expf(max2 - nm);
+  max = nm;
+}
+
+__device__ inline void merge_stats(Stats& s, const Stats& t) {
+  merge_lse(s.max, s.sum, t.max, t.sum);
+  s.pos += t.pos;
+  s.npos += t.npos;
+  s.nz += t.nz;
+}
+
+// Per-row (or per-column) loss from complete statistics.  Sets *valid to whether it counts in
+// MEAN.  bad_target: a TARGETS target >= m (the loss is NaN and counted).
+__device__ inline float loss_from_stats(const Stats& s, bool negatives_only, bool bad_target,
+                                        bool bad_scale, float* lse, int32_t* valid) {
+  // Hazard: an empty normaliser has LSE -inf (never -inf - -inf; nothing is subtracted from it).
+  *lse = s.nz > 0 ? s.max + logf(s.sum) : neg_inf();
+  float loss = 0.0f;
+  *valid = (s.npos > 0 && s.nz > 0) ? 1 : 0;
+  if (*valid) {
+    loss = *lse - s.pos / float(s.npos);
+    if (negatives_only)
+      loss -= logf(float(s.nz));
+  }
+  if (bad_target) {
+    loss = quiet_nan();
+    *valid = 1;
+  }
+  if (bad_scale) {
+    loss = quiet_nan();
+    *lse = quiet_nan();
+    *valid = 1;
+  }
+  return loss;
+}
+
+// Loads rows [row0, row0 + ROWS) x depth [k0, k0 + K) of x (row stride ld) into
+// dst[k * ROWS + r] as f32; out-of-range elements are zero (ragged n, m, d).
+template <int ROWS, int K, int THREADS, typename T>
+__device__ inline void load_tile_transposed(float* dst, const T* x, int64_t ld, int64_t rows,
+                                            int64_t depth, int64_t row0, int64_t k0, int tid) {
+  static_assert((ROWS * K) % THREADS == 0, "even split");
+  FLASHNCE_UNROLL
+  for (int q = 0; q < (ROWS * K) / THREADS; ++q) {
+    const int idx = tid + q * THREADS;
+    const int r = idx / K;
+    const int k = idx % K;
+    const int64_t gr = row0 + r;
+    const int64_t gk = k0 + k;
+    float v = 0.0f;
+    if (gr < rows && gk < depth)
+      v = to_float(x[gr * ld + gk]);
+    dst[k * ROWS + r] = v;
+  }
+}
+
+// Fixed-order sum over a block: every thread passes its value; thread 0 gets the total.  The
+// tree is the same on every run (deterministic).  `buf` holds THREADS floats of shared memory.
+template <int THREADS, typename V> __device__ inline V block_sum(V v, V* buf, int tid) {
+  buf[tid] = v;
+  __syncthreads();
+  FLASHNCE_UNROLL
+  for (int stride = THREADS / 2; stride > 0; stride /= 2) {
+    if (tid < stride)
+      buf[tid] = buf[tid] + buf[tid + stride];
+    __syncthreads();
+  }
+  const V total = buf[0];
+  __syncthreads();
+  return total;
+}
+
+} // namespace kernels
+} // namespace flashnce

@@ -1,0 +1,285 @@
+// Forward kernels of the fused contrastive loss (FlashAttention-2's forward without the value
+// matrix).
+//
+// Math (DESIGN.md §1): s_ij = scale * sim(a_i, b_j);  for a valid row
+//   loss_i = LSE_{j in Z(i)} s_ij  [- log|Z(i)| for NEGATIVES]  - mean_{p in P(i)} s_ip
+// and for SYMMETRIC the same over columns.  What is never materialised: the n x m logits.  A block
+// keeps one kBlockM x kBlockN tile of them in shared memory at a time and folds it into
+//   - per row (registers of one thread per row): online max / sum-exp over Z(i), the positives'
+//     logit sum and count, |Z(i)|;
+//   - per column (SYMMETRIC): the same statistics, as this block's partial over the row tiles it
+//     owns, kept in workspace col_partial[block][column] (only this block touches its slice; its
+//     row tiles are merged in increasing order).  A second kernel merges the G partials of each
+//     column in block order.
+// Workspace: see host/cuda/dispatch.cpp (O(G * m + n + m) with G bounded by 2 x SM count).
+// Deterministic: fixed tile order, fixed reduction trees, no atomics.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/numeric.cuh"
+#include "kernels/common/shared_memory.cuh"
+#include "kernels/loss/loss_common.cuh"
+#include "kernels/loss_params.h"
+
+namespace flashnce {
+namespace kernels {
+
+// Pre-pass: per-row norms of a (rows 0..n-1) then b (rows n..n+m-1; skipped in self mode, where
+// norm_b aliases norm_a).  COSINE: 1 / max(|x|, 1e-12), stored NEGATIVE when the clamp is active
+// (the gradient then has no projection term); NEG_SQ_DIST: |x|^2.  One warp per row.
+template <typename T>
+__global__ void __launch_bounds__(256) row_norms_kernel(__grid_constant__ const ProblemParams p) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int64_t rows = p.self_mode ? p.n : p.n + p.m;
+  if (row >= rows)
+    return; // uniform per warp
+  const bool is_a = row < p.n;
+  const T* x = static_cast<const T*>(is_a ? p.a : p.b);
+  const int64_t r = is_a ? row : row - p.n;
+  const int64_t ld = is_a ? p.lda : p.ldb;
+  float ss = 0.0f;
+  for (int64_t k = lane; k < p.d; k += 32) {
+    const float v = to_float(x[r * ld + k]);
+    ss += v * v;
+  }
+  FLASHNCE_UNROLL
+  for (int off = 16; off > 0; off /= 2)
+    ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if (lane == 0) {
+    float out = ss;
+    if (p.similarity == Similarity::cosine) {
+      const float norm = sqrtf(ss);
+      // Hazard: a zero row.  max(|x|, 1e-12) keeps the inverse finite; the sign marks the clamp.
+      out = norm > 1e-12f ? 1.0f / norm : -(1.0f / 1e-12f);
+    }
+    (is_a ? p.norm_a : p.norm_b)[r] = out;
+  }
+}
+
+// sim from the raw dot product and the pre-pass norms.
+__device__ inline float similarity_from_dot(const ProblemParams& p, float dot, float norm_x,
+                                            float norm_y) {
+  switch (p.similarity) {
+  case Similarity::dot:
+    return dot;
+  case Similarity::cosine:
+    return dot * fabsf(norm_x) * fabsf(norm_y);
+  case Similarity::neg_sq_dist:
+    return 2.0f * dot - norm_x - norm_y;
+  }
+  return dot;
+}
+
+// The logit GEMM of one tile: acc[i][j] = x_{row0 + ty + i*TM_STRIDE} . y_{col0 + tx + j*...}
+// over the full depth d, in kBlockK chunks through shared memory (ragged edges zero-filled).
+template <class Tr>
+__device__ inline void tile_dot(float (&acc)[Tr::kThreadM][Tr::kThreadN], float* As, float* Bs,
+                                const typename Tr::T* x, int64_t ldx, int64_t rows_x,
+                                const typename Tr::T* y, int64_t ldy, int64_t rows_y, int64_t d,
+                                int64_t row0, int64_t col0, int tid) {
+  const int ty = tid / Tr::kThreadsN;
+  const int tx = tid % Tr::kThreadsN;
+  FLASHNCE_UNROLL
+  for (int i = 0; i < Tr::kThreadM; ++i)
+    FLASHNCE_UNROLL
+  for (int j = 0; j < Tr::kThreadN; ++j)
+    acc[i][j] = 0.0f;
+  for (int64_t k0 = 0; k0 < d; k0 += Tr::kBlockK) {
+    __syncthreads(); // the previous chunk (or tile) is no longer read
+    load_tile_transposed<Tr::kBlockM, Tr::kBlockK, Tr::kThreads>(As, x, ldx, rows_x, d, row0, k0,
+                                                                 tid);
+    load_tile_transposed<Tr::kBlockN, Tr::kBlockK, Tr::kThreads>(Bs, y, ldy, rows_y, d, col0, k0,
+                                                                 tid);
+    __syncthreads();
+    FLASHNCE_UNROLL
+    for (int kk = 0; kk < Tr::kBlockK; ++kk) {
+      float af[Tr::kThreadM], bf[Tr::kThreadN];
+      FLASHNCE_UNROLL
+      for (int i = 0; i < Tr::kThreadM; ++i)
+        af[i] = As[kk * Tr::kBlockM + ty + i * Tr::kThreadsM];
+      FLASHNCE_UNROLL
+      for (int j = 0; j < Tr::kThreadN; ++j)
+        bf[j] = Bs[kk * Tr::kBlockN + tx + j * Tr::kThreadsN];
+      FLASHNCE_UNROLL
+      for (int i = 0; i < Tr::kThreadM; ++i)
+        FLASHNCE_UNROLL
+      for (int j = 0; j < Tr::kThreadN; ++j)
+        acc[i][j] += af[i] * bf[j];
+    }
+  }
+}
+
+// Main forward kernel.  Grid: G blocks (G = number of row tiles for ROWS; bounded by the device
+// for SYMMETRIC); block g owns row tiles g, g + G, ...
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads)
+    forward_main_kernel(__grid_constant__ const ForwardParams fp) {
+  using T = typename Tr::T;
+  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BK = Tr::kBlockK;
+  constexpr int SN = BN + 1; // padded row of the logit tile
+  const ProblemParams& p = fp.pr;
+  float* smem = dynamic_shared_memory<float>();
+  float* As = smem;
+  float* Bs = As + BK * BM;
+  float* S = Bs + BK * BN;
+  uint8_t* F = reinterpret_cast<uint8_t*>(S + BM * SN);
+
+  const int tid = threadIdx.x;
+  const int ty = tid / Tr::kThreadsN;
+  const int tx = tid % Tr::kThreadsN;
+  const float scale = *p.logit_scale;
+  const bool bad_scale = !is_finite(scale);
+  const T* a = static_cast<const T*>(p.a);
+  const T* b = static_cast<const T*>(p.b);
+  const int64_t row_tiles = (p.n + BM - 1) / BM;
+  const int64_t col_tiles = (p.m + BN - 1) / BN;
+
+  for (int64_t rt = blockIdx.x; rt < row_tiles; rt += gridDim.x) {
+    const bool first_row_tile = rt == int64_t(blockIdx.x);
+    const int64_t row0 = rt * BM;
+    Stats rs = empty_stats(); // meaningful in threads tid < BM (row row0 + tid)
+    for (int64_t ct = 0; ct < col_tiles; ++ct) {
+      const int64_t col0 = ct * BN;
+      float acc[Tr::kThreadM][Tr::kThreadN];
+      tile_dot<Tr>(acc, As, Bs, a, p.lda, p.n, b, p.ldb, p.m, p.d, row0, col0, tid);
+      // Epilogue: logits and pair flags into shared memory.
+      FLASHNCE_UNROLL
+      for (int i = 0; i < Tr::kThreadM; ++i) {
+        const int r = ty + i * Tr::kThreadsM;
+        const int64_t gi = row0 + r;
+        const float nx = (gi < p.n && p.similarity != Similarity::dot) ? p.norm_a[gi] : 0.0f;
+        FLASHNCE_UNROLL
+        for (int j = 0; j < Tr::kThreadN; ++j) {
+          const int c = tx + j * Tr::kThreadsN;
+          const int64_t gj = col0 + c;
+          uint8_t f = 0;
+          float s = 0.0f;
+          if (gi < p.n && gj < p.m) {
+            const float ny = p.similarity != Similarity::dot ? p.norm_b[gj] : 0.0f;
+            s = scale * similarity_from_dot(p, acc[i][j], nx, ny);
+            f = pair_flags(p, gi, gj);
+          }
+          S[r * SN + c] = s;
+          F[r * BN + c] = f;
+        }
+      }
+      __syncthreads();
+      if (tid < BM) { // one thread per tile row
+        const int r = tid;
+        if (row0 + r < p.n) {
+          Stats t = empty_stats();
+          for (int c = 0; c < BN; ++c)
+            if ((F[r * BN + c] & kInZ) && S[r * SN + c] > t.max)
+              t.max = S[r * SN + c];
+          for (int c = 0; c < BN; ++c) {
+            const uint8_t f = F[r * BN + c];
+            const float s = S[r * SN + c];
+            if (f & kInZ) {
+              t.sum += expf(s - t.max);
+              ++t.nz;
+            }
+            if (f & kPos) {
+              t.pos += s;
+              ++t.npos;
+            }
+          }
+          merge_stats(rs, t);
+        }
+      } else if (p.symmetric && tid < BM + BN) { // one thread per tile column
+        const int c = tid - BM;
+        const int64_t gj = col0 + c;
+        if (gj < p.m) {
+          Stats t = empty_stats();
+          for (int r = 0; r < BM; ++r)
+            if ((F[r * BN + c] & kInZ) && S[r * SN + c] > t.max)
+              t.max = S[r * SN + c];
+          for (int r = 0; r < BM; ++r) {
+            const uint8_t f = F[r * BN + c];
+            const float s = S[r * SN + c];
+            if (f & kInZ) {
+              t.sum += expf(s - t.max);
+              ++t.nz;
+            }
+            if (f & kPos) {
+              t.pos += s;
+              ++t.npos;
+            }
+          }
+          Stats* slot = fp.col_partial + int64_t(blockIdx.x) * p.m + gj;
+          Stats cur = first_row_tile ? empty_stats() : *slot;
+          merge_stats(cur, t);
+          *slot = cur;
+        }
+      }
+      // The next tile's first write to S/F follows tile_dot's barriers.
+    }
+    if (tid < BM && row0 + tid < p.n) {
+      const int64_t gi = row0 + tid;
+      const bool bad_target = p.positives == Positives::targets && p.targets[gi] >= p.m;
+      float lse;
+      int32_t valid;
+      const float loss = loss_from_stats(rs, p.negatives_only, bad_target, bad_scale, &lse, &valid);
+      fp.row_loss[gi] = loss;
+      fp.row_valid[gi] = valid;
+      if (fp.row_lse)
+        fp.row_lse[gi] = lse;
+    }
+  }
+}
+
+// SYMMETRIC: merges the G partials of each column in block order; one thread per column.
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS)
+    column_merge_kernel(__grid_constant__ const ForwardParams fp) {
+  const ProblemParams& p = fp.pr;
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= p.m)
+    return;
+  Stats s = empty_stats();
+  for (int g = 0; g < fp.grid_rows; ++g)
+    merge_stats(s, fp.col_partial[int64_t(g) * p.m + j]);
+  float lse;
+  int32_t valid;
+  const float loss =
+      loss_from_stats(s, p.negatives_only, false, !is_finite(*p.logit_scale), &lse, &valid);
+  fp.col_loss[j] = loss;
+  fp.col_valid[j] = valid;
+  if (fp.col_lse)
+    fp.col_lse[j] = lse;
+}
+
+// MEAN / SUM: one block, fixed-order sums of the per-row (and per-column) losses.
+//   ROWS: MEAN = sum / count (0 when no row is valid), SUM = sum;
+//   SYMMETRIC: MEAN = (mean_rows + mean_cols) / 2, SUM = (sum_rows + sum_cols) / 2.
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS)
+    loss_reduce_kernel(__grid_constant__ const ForwardParams fp) {
+  const ProblemParams& p = fp.pr;
+  float* buf = dynamic_shared_memory<float>(); // THREADS x 8 bytes
+  const int tid = threadIdx.x;
+  float total = 0.0f;
+  for (int side = 0; side < (p.symmetric ? 2 : 1); ++side) {
+    const int64_t count = side == 0 ? p.n : p.m;
+    const float* l = side == 0 ? fp.row_loss : fp.col_loss;
+    const int32_t* v = side == 0 ? fp.row_valid : fp.col_valid;
+    float sum = 0.0f;
+    int64_t cnt = 0;
+    for (int64_t i = tid; i < count; i += THREADS) {
+      sum += l[i];
+      cnt += v[i];
+    }
+    sum = block_sum<THREADS>(sum, buf, tid);
+    cnt = block_sum<THREADS>(cnt, reinterpret_cast<int64_t*>(buf), tid);
+    if (p.reduction == Reduction::mean)
+      total += cnt > 0 ? sum / float(cnt) : 0.0f;
+    else
+      total += sum;
+  }
+  if (tid == 0)
+    fp.loss[0] = p.symmetric ? 0.5f * total : total;
+}
+
+} // namespace kernels
+} // namespace flashnce

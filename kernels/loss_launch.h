@@ -1,0 +1,50 @@
+// The seam between the host dispatch (host/cuda/dispatch.cpp) and the kernels: launch templates
+// declared here, defined in kernels/loss/loss_launch.cuh and explicitly instantiated once per
+// (dtype x tile configuration) in kernels/instantiations/*.cu, so that the build parallelises and
+// host code never sees device code.
+#pragma once
+
+#ifndef CUDA_EMU
+#include <cuda_runtime.h>
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/loss_params.h"
+
+namespace flashnce {
+namespace kernels {
+
+// A failed launch: the CUDA error and which launch (kernel or runtime call) produced it.
+struct LaunchResult {
+  cudaError_t error = cudaSuccess;
+  const char* what = "";
+};
+
+// Tile configurations (each one a traits struct in kernels/loss/loss_traits.cuh).
+enum class TileConfig : int { generic = 0 };
+
+// The shape facts the host needs for workspace sizes (must match the traits; checked by
+// static_assert in the instantiation files).
+struct TileShape {
+  int block_m; // rows per block of the forward and gradient kernels
+  int block_n;
+};
+constexpr TileShape tile_shape(TileConfig c) {
+  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 64};
+}
+
+// Forward: norms pre-pass (COSINE / NEG_SQ_DIST), main kernel on fp.grid_rows blocks, column merge
+// (SYMMETRIC), fixed-order reduction (MEAN / SUM).  All on `stream`, asynchronous.
+template <class Traits> LaunchResult run_forward(const ForwardParams& fp, cudaStream_t stream);
+// Backward: norms, counts, weights, row-gradient kernel, column-gradient kernel (grad_b),
+// grad_logit_scale reduction.
+template <class Traits> LaunchResult run_backward(const BackwardParams& bp, cudaStream_t stream);
+
+template <typename Element> struct GenericTraits;
+struct half_t; // kernels/common/numeric.cuh
+struct bfloat16_t;
+
+} // namespace kernels
+} // namespace flashnce

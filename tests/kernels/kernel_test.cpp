@@ -1,0 +1,690 @@
+// The CUDA backend against the CPU reference (the f64 oracle), through the public C API only.
+// One source, two executables (tests/kernels/CMakeLists.txt): flashnce_kernel_tests_emu runs the
+// kernels on the CPU SIMT emulator, flashnce_kernel_tests_gpu on a real GPU (every test skips with
+// a message when there is no device).
+//
+// Every combination of the contract is one test case (similarity x positives x exclude_self /
+// self mode x normaliser x direction x dtype); inside it, every reduction on a small ragged shape
+// and on a multi-tile shape with padded row strides: loss, LSEs, grad_a, grad_b and
+// grad_logit_scale within the per-dtype bounds below, every output buffer poisoned beforehand
+// (an element the backend forgets stays 3.4e38 and fails), and a second run bitwise identical.
+//
+// Bounds, per element: |x - ref| <= atol * max|ref| + rtol * |ref|  (max over the output array,
+// so atol is relative to the array's scale; NaN in the reference demands NaN).
+//   f32 inputs : loss/LSE rtol 2e-5, atol 2e-5;  gradients rtol 1e-4, atol 5e-5.
+//     f32 accumulation over d (<= 257 here) and n, m terms: the logits carry ~1e-6 relative error,
+//     the LSE an absolute error of that order times |s|max; gradients sum n or m terms of
+//     P_ij - 1/|P| whose cancellation turns the logits' error into an error relative to the
+//     array's largest element, hence the atol on max|ref|.
+//   bf16 / f16 inputs: the reference reads the same rounded inputs, so the loss and LSEs carry
+//     only the f32 accumulation error (same bounds as f32); the gradients are additionally rounded
+//     to the output dtype (the reference rounds its f64 result the same way), so one rounding of
+//     either side may land one ulp away: rtol 2 x 2^-8 (bf16: 8 significant bits) and
+//     2 x 2^-11 (f16), atol as for f32 plus the same ulp relative to max|ref|... see kTolerance.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "flashnce/flashnce.h"
+
+#ifndef FLASHNCE_KERNEL_TEST_TARGET
+#define FLASHNCE_KERNEL_TEST_TARGET "unknown"
+#endif
+
+namespace {
+
+#define SKIP_WITHOUT_DEVICE()                                                                      \
+  do {                                                                                             \
+    if (!fnceBackendIsAvailable(FNCE_BACKEND_CUDA))                                                \
+      GTEST_SKIP() << "no CUDA device (" FLASHNCE_KERNEL_TEST_TARGET " build): the CUDA "          \
+                      "backend cannot run here; the emulated suite covers the kernels";            \
+  } while (0)
+
+// ---- dtype encoding (inputs are generated exactly representable in every dtype) -------------
+uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+float bits_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+uint16_t exact_bf16(float x) {
+  const uint32_t u = float_bits(x);
+  EXPECT_EQ(u & 0xffffu, 0u) << x << " is not exactly a bf16";
+  return uint16_t(u >> 16);
+}
+uint16_t exact_f16(float x) {
+  const uint32_t u = float_bits(x);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  if ((u & 0x7fffffffu) == 0)
+    return uint16_t(sign);
+  const int e = int((u >> 23) & 0xff) - 127;
+  EXPECT_TRUE(e >= -14 && e <= 15 && (u & 0x1fffu) == 0) << x << " is not exactly a normal f16";
+  return uint16_t(sign | uint32_t(e + 15) << 10 | ((u >> 13) & 0x3ffu));
+}
+float bf16_value(uint16_t h) {
+  return bits_float(uint32_t(h) << 16);
+}
+float f16_value(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (e == 0)
+    return bits_float(float_bits(std::ldexp(float(mant), -24)) | sign);
+  if (e == 31)
+    return bits_float(sign | 0x7f800000u | (mant << 13));
+  return bits_float(sign | ((e + 112u) << 23) | (mant << 13));
+}
+size_t elem_size(fnceDataType_t t) {
+  return t == FNCE_F32 ? 4 : 2;
+}
+
+std::vector<uint8_t> encode(const std::vector<float>& v, fnceDataType_t t) {
+  std::vector<uint8_t> out(v.size() * elem_size(t));
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (t == FNCE_F32) {
+      std::memcpy(&out[4 * k], &v[k], 4);
+    } else {
+      const uint16_t h = t == FNCE_BF16 ? exact_bf16(v[k]) : exact_f16(v[k]);
+      std::memcpy(&out[2 * k], &h, 2);
+    }
+  }
+  return out;
+}
+std::vector<float> decode(const std::vector<uint8_t>& raw, fnceDataType_t t) {
+  std::vector<float> out(raw.size() / elem_size(t));
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (t == FNCE_F32) {
+      std::memcpy(&out[k], &raw[4 * k], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &raw[2 * k], 2);
+      out[k] = t == FNCE_BF16 ? bf16_value(h) : f16_value(h);
+    }
+  }
+  return out;
+}
+
+// ---- memory in a backend, through the convenience API ----------------------------------------
+class Buffer {
+public:
+  Buffer(fnceBackend_t be, size_t bytes) : be_(be), bytes_(bytes) {
+    if (bytes_ > 0) {
+      EXPECT_EQ(fnceMalloc(be_, &ptr_, bytes_), FNCE_SUCCESS) << fnceGetLastErrorMessage();
+    }
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (ptr_)
+      fnceFree(be_, ptr_);
+  }
+  void* get() const { return ptr_; }
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+  void upload(const void* src) {
+    if (bytes_) {
+      EXPECT_EQ(fnceMemcpy(be_, ptr_, src, bytes_, FNCE_COPY_HOST_TO_BACKEND), FNCE_SUCCESS);
+    }
+  }
+  // 0x7f in every byte: 3.39e38 as f32, NaN-free; for f16/bf16 0x7f7f is a finite large value
+  // too (bf16 3.39e38, f16 NaN-like 0x7f7f is NaN: poisoned 16-bit outputs must be overwritten
+  // either way, a NaN where the reference is finite fails).
+  void poison() {
+    std::vector<uint8_t> p(bytes_, 0x7f);
+    upload(p.data());
+  }
+  std::vector<uint8_t> download() const {
+    std::vector<uint8_t> out(bytes_);
+    if (bytes_) {
+      EXPECT_EQ(fnceMemcpy(be_, out.data(), ptr_, bytes_, FNCE_COPY_BACKEND_TO_HOST), FNCE_SUCCESS);
+    }
+    return out;
+  }
+  std::vector<float> download_floats() const {
+    const std::vector<uint8_t> raw = download();
+    std::vector<float> out(raw.size() / 4);
+    if (!out.empty())
+      std::memcpy(out.data(), raw.data(), raw.size());
+    return out;
+  }
+
+private:
+  fnceBackend_t be_;
+  size_t bytes_;
+  void* ptr_ = nullptr;
+};
+
+// ---- problems ------------------------------------------------------------------------------
+struct Combo {
+  fnceSimilarity_t sim;
+  fncePositives_t pos;
+  int exclude_self;
+  fnceNormalizer_t norm;
+  fnceDirection_t dir;
+  fnceDataType_t dtype;
+  bool self;
+};
+
+struct Shape {
+  int64_t n, m, d, lda, ldb;
+};
+
+struct Inputs {
+  Combo c;
+  Shape s;
+  float scale;
+  std::vector<float> a, b; // with padding up to lda / ldb (padding = 4096: reading it shows)
+  std::vector<int64_t> targets, labels_a, labels_b;
+};
+
+float default_scale(fnceSimilarity_t sim, int64_t d) {
+  const float r = 1.0f / std::sqrt(float(d));
+  switch (sim) {
+  case FNCE_SIM_DOT:
+    return 3.0f * r;
+  case FNCE_SIM_COSINE:
+    return 8.0f;
+  case FNCE_SIM_NEG_SQ_DIST:
+    return 2.0f * r;
+  }
+  return 1.0f;
+}
+
+Inputs make_inputs(const Combo& c, const Shape& s, uint64_t seed, float value_range = 1.0f) {
+  Inputs in;
+  in.c = c;
+  in.s = s;
+  in.scale = default_scale(c.sim, s.d);
+  std::mt19937_64 rng(seed);
+  // k / 64 with |k| <= 64 * range: exact in f32, bf16 and f16.
+  const int kmax = int(64 * value_range);
+  std::uniform_int_distribution<int> val(-kmax, kmax);
+  auto fill = [&](std::vector<float>& x, int64_t rows, int64_t ld) {
+    x.assign(size_t(rows * ld), 4096.0f);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < s.d; ++k)
+        x[size_t(r * ld + k)] = float(val(rng)) / 64.0f;
+  };
+  fill(in.a, s.n, s.lda);
+  if (!c.self)
+    fill(in.b, s.m, s.ldb);
+  const int64_t m = c.self ? s.n : s.m;
+  std::uniform_int_distribution<int64_t> col(0, m - 1);
+  std::uniform_int_distribution<int> pct(0, 99);
+  in.targets.resize(size_t(s.n));
+  for (auto& t : in.targets)
+    t = pct(rng) < 15 ? -1 : col(rng); // some rows without a positive
+  const int64_t classes = std::max<int64_t>(2, std::min(s.n, m) / 3);
+  std::uniform_int_distribution<int64_t> lab(0, classes - 1);
+  in.labels_a.resize(size_t(s.n));
+  for (auto& l : in.labels_a)
+    l = lab(rng);
+  in.labels_b.resize(size_t(m));
+  for (auto& l : in.labels_b)
+    l = lab(rng);
+  return in;
+}
+
+struct Result {
+  std::vector<float> loss, row_lse, col_lse, grad_a, grad_b;
+  float grad_scale = 0.0f;
+};
+
+struct RunOptions {
+  bool grad_a = true, grad_b = true, grad_scale = true;
+};
+
+// Forward then backward on one backend (backward reads that backend's own LSEs).
+Result run(const Inputs& in, fnceReduction_t red, fnceBackend_t be,
+           const std::vector<float>& grad_loss, RunOptions opt = {}) {
+  const Combo& c = in.c;
+  const Shape& s = in.s;
+  const int64_t n = s.n, m = c.self ? s.n : s.m, d = s.d;
+  const bool sym = c.dir == FNCE_DIRECTION_SYMMETRIC;
+  const fnceDataType_t t = c.dtype;
+  Result res;
+
+  const std::vector<uint8_t> a_raw = encode(in.a, t);
+  Buffer a(be, a_raw.size());
+  a.upload(a_raw.data());
+  std::vector<uint8_t> b_raw;
+  if (!c.self)
+    b_raw = encode(in.b, t);
+  Buffer b(be, b_raw.size());
+  b.upload(b_raw.data());
+  Buffer scale(be, 4);
+  scale.upload(&in.scale);
+  Buffer targets(be, in.targets.size() * 8), la(be, in.labels_a.size() * 8),
+      lb(be, c.self ? 0 : in.labels_b.size() * 8);
+  targets.upload(in.targets.data());
+  la.upload(in.labels_a.data());
+  if (!c.self)
+    lb.upload(in.labels_b.data());
+
+  fnceLossParams p;
+  EXPECT_EQ(fnceLossParamsInit(&p), FNCE_SUCCESS);
+  p.backend = be;
+  p.dtype = t;
+  p.n = n;
+  p.m = m;
+  p.d = d;
+  p.a = a.get();
+  p.lda = s.lda;
+  p.b = c.self ? nullptr : b.get();
+  p.ldb = c.self ? 0 : s.ldb;
+  p.logit_scale = scale.as<float>();
+  p.similarity = c.sim;
+  p.positives = c.pos;
+  p.targets = c.pos == FNCE_POSITIVES_TARGETS ? targets.as<int64_t>() : nullptr;
+  p.labels_a = c.pos == FNCE_POSITIVES_LABELS ? la.as<int64_t>() : nullptr;
+  p.labels_b = (c.pos == FNCE_POSITIVES_LABELS && !c.self) ? lb.as<int64_t>() : nullptr;
+  p.exclude_self = c.exclude_self;
+  p.normalizer = c.norm;
+  p.direction = c.dir;
+  p.reduction = red;
+
+  const int64_t loss_count = red == FNCE_REDUCTION_NONE ? n + (sym ? m : 0) : 1;
+  Buffer loss(be, size_t(loss_count) * 4), row_lse(be, size_t(n) * 4),
+      col_lse(be, sym ? size_t(m) * 4 : 0);
+  loss.poison();
+  row_lse.poison();
+  col_lse.poison();
+  size_t ws_bytes = 0;
+  EXPECT_EQ(fnceForwardWorkspaceSize(&p, &ws_bytes), FNCE_SUCCESS) << fnceGetLastErrorMessage();
+  {
+    Buffer ws(be, ws_bytes);
+    ws.poison();
+    const fnceStatus_t st =
+        fnceForward(&p, loss.as<float>(), row_lse.as<float>(), sym ? col_lse.as<float>() : nullptr,
+                    ws.get(), ws_bytes, nullptr);
+    EXPECT_EQ(st, FNCE_SUCCESS) << fnceGetLastErrorMessage();
+    EXPECT_EQ(fnceSynchronize(be, nullptr), FNCE_SUCCESS);
+  }
+  res.loss = loss.download_floats();
+  res.row_lse = row_lse.download_floats();
+  res.col_lse = col_lse.download_floats();
+
+  EXPECT_EQ(grad_loss.size(), size_t(loss_count));
+  Buffer gl(be, size_t(loss_count) * 4);
+  gl.upload(grad_loss.data());
+  Buffer ga(be, opt.grad_a ? size_t(n * d) * elem_size(t) : 0);
+  Buffer gb(be, (opt.grad_b && !c.self) ? size_t(m * d) * elem_size(t) : 0);
+  Buffer gs(be, opt.grad_scale ? 4 : 0);
+  ga.poison();
+  gb.poison();
+  gs.poison();
+  EXPECT_EQ(fnceBackwardWorkspaceSize(&p, &ws_bytes), FNCE_SUCCESS) << fnceGetLastErrorMessage();
+  {
+    Buffer ws(be, ws_bytes);
+    ws.poison();
+    const fnceStatus_t st =
+        fnceBackward(&p, row_lse.as<float>(), sym ? col_lse.as<float>() : nullptr, gl.as<float>(),
+                     ga.get(), gb.get(), gs.as<float>(), ws.get(), ws_bytes, nullptr);
+    EXPECT_EQ(st, FNCE_SUCCESS) << fnceGetLastErrorMessage();
+    EXPECT_EQ(fnceSynchronize(be, nullptr), FNCE_SUCCESS);
+  }
+  res.grad_a = decode(ga.download(), t);
+  res.grad_b = decode(gb.download(), t);
+  if (opt.grad_scale)
+    res.grad_scale = gs.download_floats()[0];
+  return res;
+}
+
+std::vector<float> make_grad_loss(fnceReduction_t red, int64_t count, uint64_t seed) {
+  if (red != FNCE_REDUCTION_NONE)
+    return {0.75f};
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> k(-8, 8);
+  std::vector<float> g(static_cast<size_t>(count));
+  for (auto& x : g)
+    x = float(k(rng)) / 8.0f;
+  return g;
+}
+
+// ---- comparison -----------------------------------------------------------------------------
+struct Tolerance {
+  double value_rtol, value_atol; // loss, LSEs
+  double grad_rtol, grad_atol;   // grad_a, grad_b, grad_logit_scale
+};
+
+Tolerance tolerance(fnceDataType_t t) {
+  switch (t) {
+  case FNCE_F32:
+    return {2e-5, 2e-5, 1e-4, 5e-5};
+  case FNCE_BF16:
+    return {2e-5, 2e-5, 2.0 * std::ldexp(1.0, -8), 2.0 * std::ldexp(1.0, -8)};
+  case FNCE_F16:
+    return {2e-5, 2e-5, 2.0 * std::ldexp(1.0, -11), 2e-4};
+  }
+  return {0, 0, 0, 0};
+}
+
+// floor: an absolute bound below which differences are f32 rounding of the terms that cancel
+// (see natural_gradient_scale); 0 for values.
+void expect_close(const std::string& what, const std::vector<float>& got,
+                  const std::vector<float>& ref, double rtol, double atol, double floor = 0.0) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  double max_ref = 0.0;
+  for (float r : ref)
+    if (std::isfinite(r))
+      max_ref = std::max(max_ref, double(std::fabs(r)));
+  const double abs_bound = std::max(atol * max_ref, floor);
+  int failures = 0;
+  double worst = 0.0;
+  for (size_t k = 0; k < ref.size(); ++k) {
+    const double r = ref[k], g = got[k];
+    bool ok;
+    if (std::isnan(r))
+      ok = std::isnan(g);
+    else if (std::isinf(r))
+      ok = g == r;
+    else
+      ok = std::isfinite(g) && std::fabs(g - r) <= abs_bound + rtol * std::fabs(r);
+    if (std::isfinite(r) && std::isfinite(g))
+      worst = std::max(worst, std::fabs(g - r) / (abs_bound + rtol * std::fabs(r) + 1e-300));
+    if (!ok && ++failures <= 5)
+      ADD_FAILURE() << what << "[" << k << "] = " << g << ", reference " << r << " (bound "
+                    << abs_bound + rtol * std::fabs(r) << ")";
+  }
+  EXPECT_EQ(failures, 0) << what << ": " << failures << " of " << ref.size()
+                         << " elements out of bounds";
+  if (std::getenv("FLASHNCE_TEST_VERBOSE"))
+    std::printf("  %-40s worst error / bound = %.3g\n", what.c_str(), worst);
+}
+
+void expect_bitwise(const std::string& what, const std::vector<float>& x,
+                    const std::vector<float>& y) {
+  ASSERT_EQ(x.size(), y.size()) << what;
+  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0)
+      << what << " differs between two identical runs";
+}
+
+// The magnitude of the terms a gradient element sums before they cancel: |dL/dl| x scale x
+// max|x| (x 1/|x| for COSINE, whose projection can cancel a gradient to exactly 0, e.g. d = 1).
+// 1e-6 of it (a few f32 ulps) is the absolute floor of the gradient bounds: f32 arithmetic cannot
+// resolve less, and any real defect is far larger.
+double natural_gradient_scale(const Inputs& in, const std::vector<float>& grad_loss) {
+  double g = 0.0, x = 0.0, inv = 1.0;
+  for (float v : grad_loss)
+    g = std::max(g, double(std::fabs(v)));
+  auto rows = [&](const std::vector<float>& v, int64_t count, int64_t ld) {
+    for (int64_t r = 0; r < count; ++r) {
+      double ss = 0.0;
+      for (int64_t k = 0; k < in.s.d; ++k) {
+        const double e = v[size_t(r * ld + k)];
+        x = std::max(x, std::fabs(e));
+        ss += e * e;
+      }
+      if (in.c.sim == FNCE_SIM_COSINE)
+        inv = std::max(inv, 1.0 / std::max(std::sqrt(ss), 1e-12));
+    }
+  };
+  rows(in.a, in.s.n, in.s.lda);
+  if (!in.c.self)
+    rows(in.b, in.s.m, in.s.ldb);
+  return g * std::fabs(double(in.scale)) * std::max(x, 1.0) * 2.0 * inv;
+}
+
+void compare(const Inputs& in, fnceReduction_t red, const Result& got, const Result& ref,
+             const std::string& ctx, const std::vector<float>& grad_loss) {
+  const Tolerance tol = tolerance(in.c.dtype);
+  const double floor = 1e-6 * natural_gradient_scale(in, grad_loss);
+  expect_close(ctx + " loss", got.loss, ref.loss, tol.value_rtol, tol.value_atol);
+  expect_close(ctx + " row_lse", got.row_lse, ref.row_lse, tol.value_rtol, tol.value_atol);
+  if (in.c.dir == FNCE_DIRECTION_SYMMETRIC)
+    expect_close(ctx + " col_lse", got.col_lse, ref.col_lse, tol.value_rtol, tol.value_atol);
+  expect_close(ctx + " grad_a", got.grad_a, ref.grad_a, tol.grad_rtol, tol.grad_atol, floor);
+  expect_close(ctx + " grad_b", got.grad_b, ref.grad_b, tol.grad_rtol, tol.grad_atol, floor);
+  expect_close(ctx + " grad_logit_scale", {got.grad_scale}, {ref.grad_scale}, tol.grad_rtol,
+               tol.grad_atol, floor);
+  (void)red;
+}
+
+const char* name(fnceSimilarity_t s) {
+  return s == FNCE_SIM_DOT ? "dot" : s == FNCE_SIM_COSINE ? "cosine" : "negsqdist";
+}
+const char* name(fncePositives_t p) {
+  switch (p) {
+  case FNCE_POSITIVES_DIAGONAL:
+    return "diagonal";
+  case FNCE_POSITIVES_TARGETS:
+    return "targets";
+  case FNCE_POSITIVES_LABELS:
+    return "labels";
+  case FNCE_POSITIVES_VIEW_PAIRS:
+    return "viewpairs";
+  }
+  return "?";
+}
+const char* name(fnceDataType_t t) {
+  return t == FNCE_F32 ? "f32" : t == FNCE_F16 ? "f16" : "bf16";
+}
+const char* name(fnceReduction_t r) {
+  return r == FNCE_REDUCTION_MEAN ? "mean" : r == FNCE_REDUCTION_SUM ? "sum" : "none";
+}
+
+std::string combo_name(const Combo& c) {
+  std::ostringstream o;
+  o << name(c.sim) << "_" << name(c.pos) << "_"
+    << (c.self           ? "self"
+        : c.exclude_self ? "exclself"
+                         : "keepself")
+    << "_" << (c.norm == FNCE_NORMALIZER_ALL ? "all" : "negatives") << "_"
+    << (c.dir == FNCE_DIRECTION_ROWS ? "rows" : "symmetric") << "_" << name(c.dtype);
+  return o.str();
+}
+
+std::vector<Combo> all_combos() {
+  std::vector<Combo> out;
+  for (fnceDataType_t t : {FNCE_F32, FNCE_BF16, FNCE_F16})
+    for (fnceSimilarity_t sim : {FNCE_SIM_DOT, FNCE_SIM_COSINE, FNCE_SIM_NEG_SQ_DIST})
+      for (fnceNormalizer_t nz : {FNCE_NORMALIZER_ALL, FNCE_NORMALIZER_NEGATIVES})
+        for (fnceDirection_t dir : {FNCE_DIRECTION_ROWS, FNCE_DIRECTION_SYMMETRIC}) {
+          for (fncePositives_t pos :
+               {FNCE_POSITIVES_DIAGONAL, FNCE_POSITIVES_TARGETS, FNCE_POSITIVES_LABELS})
+            for (int excl : {0, 1})
+              out.push_back(Combo{sim, pos, excl, nz, dir, t, false});
+          // Self mode (b = a): exclude_self forced on, DIAGONAL rejected, VIEW_PAIRS only here.
+          for (fncePositives_t pos :
+               {FNCE_POSITIVES_TARGETS, FNCE_POSITIVES_LABELS, FNCE_POSITIVES_VIEW_PAIRS})
+            out.push_back(Combo{sim, pos, 1, nz, dir, t, true});
+        }
+  return out;
+}
+
+// Shapes: one small ragged shape (n, m, d from {1, 7, 65, 123, 257}, n != m), rotating with the
+// combination, and one multi-tile shape (several 64-row tiles, column tiles, depth chunks, and
+// padded strides).  DIAGONAL needs n <= m; VIEW_PAIRS (self mode) needs an even n.
+std::vector<Shape> shapes_for(const Combo& c, size_t index) {
+  std::vector<Shape> out;
+  if (c.self) {
+    static const int64_t odd[][2] = {{7, 65}, {65, 7}, {123, 1}, {1, 123}, {257, 7}};
+    static const int64_t even[][2] = {{8, 65}, {66, 7}, {124, 1}, {2, 123}};
+    const bool vp = c.pos == FNCE_POSITIVES_VIEW_PAIRS;
+    const int64_t* nd = vp ? even[index % 4] : odd[index % 5];
+    out.push_back(Shape{nd[0], nd[0], nd[1], nd[1], 0});
+    out.push_back(Shape{130, 130, 65, 68, 0});
+    return out;
+  }
+  static const int64_t le[][3] = {
+      {7, 65, 1}, {1, 7, 123}, {65, 123, 7}, {7, 257, 65}, {65, 257, 1}};
+  static const int64_t any[][3] = {{123, 7, 65}, {257, 65, 1}, {65, 1, 7}, {7, 123, 257}};
+  const int64_t* s =
+      (c.pos == FNCE_POSITIVES_DIAGONAL || index % 2 == 0) ? le[index % 5] : any[index % 4];
+  out.push_back(Shape{s[0], s[1], s[2], s[2], s[2]});
+  out.push_back(Shape{123, 257, 65, 68, 66});
+  return out;
+}
+
+class Combination : public ::testing::TestWithParam<Combo> {};
+
+TEST_P(Combination, MatchesReferenceAndIsDeterministic) {
+  SKIP_WITHOUT_DEVICE();
+  const Combo c = GetParam();
+  const std::vector<Combo> all = all_combos();
+  size_t index = 0;
+  for (size_t k = 0; k < all.size(); ++k)
+    if (combo_name(all[k]) == combo_name(c))
+      index = k;
+  const std::vector<Shape> shapes = shapes_for(c, index);
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const Shape& s = shapes[si];
+    const Inputs in = make_inputs(c, s, 1000 + index * 7 + si);
+    const int64_t m = c.self ? s.n : s.m;
+    for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_SUM, FNCE_REDUCTION_NONE}) {
+      std::ostringstream ctx;
+      ctx << "n=" << s.n << " m=" << m << " d=" << s.d << " lda=" << s.lda << " " << name(red);
+      SCOPED_TRACE(ctx.str());
+      const int64_t count =
+          red == FNCE_REDUCTION_NONE ? s.n + (c.dir == FNCE_DIRECTION_SYMMETRIC ? m : 0) : 1;
+      const std::vector<float> gl = make_grad_loss(red, count, 77 + index);
+      const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+      const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+      compare(in, red, got, ref, ctx.str(), gl);
+      if (si == 1 && red == FNCE_REDUCTION_NONE) { // a second run: bitwise the same
+        const Result again = run(in, red, FNCE_BACKEND_CUDA, gl);
+        expect_bitwise("loss", got.loss, again.loss);
+        expect_bitwise("row_lse", got.row_lse, again.row_lse);
+        expect_bitwise("col_lse", got.col_lse, again.col_lse);
+        expect_bitwise("grad_a", got.grad_a, again.grad_a);
+        expect_bitwise("grad_b", got.grad_b, again.grad_b);
+        expect_bitwise("grad_logit_scale", {got.grad_scale}, {again.grad_scale});
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Contract, Combination, ::testing::ValuesIn(all_combos()),
+                         [](const ::testing::TestParamInfo<Combo>& info) {
+                           return combo_name(info.param);
+                         });
+
+// ---- targeted cases ---------------------------------------------------------------------------
+Combo basic(fnceSimilarity_t sim, fnceDataType_t t) {
+  return Combo{sim,  FNCE_POSITIVES_DIAGONAL, 0, FNCE_NORMALIZER_ALL, FNCE_DIRECTION_SYMMETRIC, t,
+               false};
+}
+
+// scale 100 on unnormalised inputs: logits in the thousands, exp would overflow f32 naively.
+TEST(Kernels, LargeScaleRowDoesNotOverflow) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceDataType_t t : {FNCE_F32, FNCE_BF16}) {
+    Inputs in = make_inputs(basic(FNCE_SIM_DOT, t), Shape{65, 70, 65, 65, 65}, 5, 2.0f);
+    in.scale = 100.0f;
+    for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE}) {
+      SCOPED_TRACE(name(t));
+      const std::vector<float> gl = make_grad_loss(red, red == FNCE_REDUCTION_NONE ? 135 : 1, 3);
+      const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+      const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+      for (float x : got.loss)
+        ASSERT_TRUE(std::isfinite(x));
+      ASSERT_GT(*std::max_element(got.row_lse.begin(), got.row_lse.end()), 100.0f)
+          << "the test must reach logits far beyond exp's f32 range";
+      compare(in, red, got, ref, std::string("scale 100 ") + name(t), gl);
+    }
+  }
+}
+
+// Every row without a positive: loss 0 (MEAN over no valid row is 0), every gradient exactly 0.
+TEST(Kernels, AllMaskedRowsGiveZeroLossAndGradient) {
+  SKIP_WITHOUT_DEVICE();
+  Combo c = basic(FNCE_SIM_COSINE, FNCE_F32);
+  c.pos = FNCE_POSITIVES_TARGETS;
+  for (fnceDirection_t dir : {FNCE_DIRECTION_ROWS, FNCE_DIRECTION_SYMMETRIC}) {
+    c.dir = dir;
+    Inputs in = make_inputs(c, Shape{70, 9, 13, 13, 13}, 11);
+    for (auto& t : in.targets)
+      t = -1;
+    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    EXPECT_EQ(got.loss[0], 0.0f);
+    for (float g : got.grad_a)
+      ASSERT_EQ(g, 0.0f);
+    for (float g : got.grad_b)
+      ASSERT_EQ(g, 0.0f);
+    EXPECT_EQ(got.grad_scale, 0.0f);
+    const Result none = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA,
+                            std::vector<float>(dir == FNCE_DIRECTION_ROWS ? 70 : 79, 1.0f));
+    for (float x : none.loss)
+      ASSERT_EQ(x, 0.0f);
+  }
+}
+
+// A target >= m makes that row's loss NaN (counted, so MEAN is NaN) and poisons the gradients
+// it touches; a non-finite scale makes every output NaN.  Same as the reference.
+TEST(Kernels, NanRulesMatchReference) {
+  SKIP_WITHOUT_DEVICE();
+  Combo c = basic(FNCE_SIM_DOT, FNCE_F32);
+  c.pos = FNCE_POSITIVES_TARGETS;
+  c.dir = FNCE_DIRECTION_ROWS;
+  Inputs in = make_inputs(c, Shape{9, 12, 5, 5, 5}, 13);
+  in.targets[3] = 12;
+  for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE}) {
+    const std::vector<float> gl = make_grad_loss(red, red == FNCE_REDUCTION_NONE ? 9 : 1, 5);
+    const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    EXPECT_TRUE(std::isnan(got.loss[red == FNCE_REDUCTION_NONE ? 3 : 0]));
+    compare(in, red, got, ref, "target >= m", gl);
+  }
+  c.dir = FNCE_DIRECTION_SYMMETRIC;
+  Inputs inf_scale = make_inputs(c, Shape{9, 12, 5, 5, 5}, 17);
+  inf_scale.scale = std::numeric_limits<float>::infinity();
+  const Result got = run(inf_scale, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+  EXPECT_TRUE(std::isnan(got.loss[0]));
+  for (float x : got.row_lse)
+    ASSERT_TRUE(std::isnan(x));
+  for (float x : got.col_lse)
+    ASSERT_TRUE(std::isnan(x));
+  for (float x : got.grad_a)
+    ASSERT_TRUE(std::isnan(x));
+  for (float x : got.grad_b)
+    ASSERT_TRUE(std::isnan(x));
+  EXPECT_TRUE(std::isnan(got.grad_scale));
+}
+
+// d up to 4096 (tiled over d in both directions).
+TEST(Kernels, LargeDepth4096) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceSimilarity_t sim : {FNCE_SIM_DOT, FNCE_SIM_COSINE, FNCE_SIM_NEG_SQ_DIST}) {
+    const fnceDataType_t t = sim == FNCE_SIM_COSINE ? FNCE_BF16 : FNCE_F32;
+    const Inputs in = make_inputs(basic(sim, t), Shape{9, 12, 4096, 4096, 4100}, 21);
+    const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
+    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("d=4096 ") + name(sim), {1.0f});
+  }
+}
+
+// Optional outputs: each gradient alone (the kernels skip what is not asked for).
+TEST(Kernels, OptionalGradientsAlone) {
+  SKIP_WITHOUT_DEVICE();
+  const Inputs in = make_inputs(basic(FNCE_SIM_NEG_SQ_DIST, FNCE_F32), Shape{66, 70, 9, 9, 9}, 23);
+  const Result ref = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CPU, {1.0f});
+  for (int which = 0; which < 3; ++which) {
+    RunOptions opt;
+    opt.grad_a = which == 0;
+    opt.grad_b = which == 1;
+    opt.grad_scale = which == 2;
+    const Result got = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CUDA, {1.0f}, opt);
+    const Tolerance tol = tolerance(FNCE_F32);
+    if (opt.grad_a)
+      expect_close("grad_a alone", got.grad_a, ref.grad_a, tol.grad_rtol, tol.grad_atol);
+    if (opt.grad_b)
+      expect_close("grad_b alone", got.grad_b, ref.grad_b, tol.grad_rtol, tol.grad_atol);
+    if (opt.grad_scale)
+      expect_close("grad_logit_scale alone", {got.grad_scale}, {ref.grad_scale}, tol.grad_rtol,
+                   tol.grad_atol);
+  }
+}
+
+} // namespace
