@@ -321,6 +321,10 @@ constexpr unsigned char kPoisonByte = 0xFF; // NaN as f32, f16 and bf16; -1 as a
 
 // ---- failure reports ---------------------------------------------------------------------------
 [[noreturn]] void vreport(const EmuThread* t, const char* fmt, va_list ap) {
+  // One report per process: a block failing on another host thread at the same time waits here
+  // (forever: this thread aborts).
+  static std::mutex report_mutex;
+  report_mutex.lock();
   char msg[4096];
   std::vsnprintf(msg, sizeof msg, fmt, ap);
   Worker* w = tls_worker;

@@ -43,3 +43,48 @@ cudaError_t read_uninitialised_smem(unsigned* out, int words);
 cudaError_t block_reduce_c_api(const float* in, float* out, int per_block, int blocks, int threads);
 
 } // namespace emu_test
+
+namespace emu_test {
+
+// ---- tensor_core_kernels.cu -----------------------------------------------------------------
+enum class GemmType { bf16, f16 };
+/// C (64x64 f32, row-major) = A (64x64, row-major) * B (64x64 K x N, row-major), 16-bit inputs
+/// given as raw bits, one block of 4 warps: ldmatrix.x4 for A, ldmatrix.x2.trans for B,
+/// mma.m16n8k16.  `swap_fragments` deliberately exchanges A registers 1 and 2 (a fragment bug).
+cudaError_t gemm64_16bit(GemmType type, const std::uint16_t* a, const std::uint16_t* b, float* c,
+                         bool swap_fragments);
+/// The same product with f32 inputs on mma.m16n8k8.tf32 (fragments loaded element by element).
+cudaError_t gemm64_tf32(const float* a, const float* b, float* c);
+/// out[i] = float_to_tf32(in[i]) (bit patterns), n values, 128 threads per block.
+cudaError_t to_tf32(const float* in, std::uint32_t* out, int n);
+/// One warp: the 4 8x8 b16 matrices `m` (256 values, matrix-major, row-major) go to shared
+/// memory; out[v][reg][lane] receives register `reg` of lane `lane` for the variants
+/// v = x1, x2, x4, x1.trans, x2.trans, x4.trans (unused registers stay 0).
+cudaError_t ldmatrix_layouts(const std::uint16_t* m, std::uint32_t* out);
+
+// ---- cp_async_kernels.cu --------------------------------------------------------------------
+/// out[i] = 2 * in[i] for n floats, through a double-buffered cp.async pipeline in dynamic shared
+/// memory (stages of 512 floats, 128 threads, 16-byte copies, zero-fill past n).  `copy_bytes`
+/// selects 16-, 8- or 4-byte copies.
+cudaError_t cp_async_double_buffer(const float* in, float* out, int n, int copy_bytes);
+/// Issues cp.async copies and reads the destination WITHOUT waiting: out receives what the
+/// buffer held before the copies (the emulator performs them at the wait).
+cudaError_t cp_async_read_before_wait(const float* in, float* out, int n);
+/// Zero-fill: each thread copies src_bytes (0..16) of 16 and the rest of out's 16 bytes is zero.
+cudaError_t cp_async_zfill(const float* in, float* out, int src_bytes);
+
+// ---- bug_kernels.cu (each of these aborts under the emulator) -------------------------------
+cudaError_t divergent_barrier(int* out);
+cudaError_t shuffle_mask_excludes_caller(int* out);
+cudaError_t shuffle_mask_names_exited_lane(int* out);
+cudaError_t dynamic_smem_overrun(float* out);
+cudaError_t ldmatrix_misaligned(std::uint32_t* out);
+cudaError_t mma_in_partial_warp(float* out);
+cudaError_t warp_collectives_diverge(int* out);
+
+// ---- speed_kernels.cu -----------------------------------------------------------------------
+/// `blocks` blocks of `threads` threads, each crossing `barriers` __syncthreads and `shuffles`
+/// warp shuffles; out[block] = a checksum.
+cudaError_t barrier_storm(int* out, int blocks, int threads, int barriers, int shuffles);
+
+} // namespace emu_test
