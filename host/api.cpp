@@ -43,11 +43,15 @@ fnceStatus_t check_backend(fnceBackend_t backend) {
   return FNCE_SUCCESS;
 }
 
+// The CUDA sizes depend on the device (its properties pick the tile configuration), so a missing
+// device is reported here, uniformly ("no CUDA device: ..."), before the backend is asked.
 fnceStatus_t workspace_size(const Problem& pr, bool forward, size_t* bytes) {
   if (pr.p.backend == FNCE_BACKEND_CPU) {
     *bytes = 0; // the reference allocates nothing the caller provides
     return FNCE_SUCCESS;
   }
+  if (fnceStatus_t s = cuda_backend::check_device(); s != FNCE_SUCCESS)
+    return s;
   return forward ? cuda_backend::forward_workspace_size(pr, bytes)
                  : cuda_backend::backward_workspace_size(pr, bytes);
 }
@@ -142,8 +146,6 @@ fnceStatus_t fnceForward(const fnceLossParams* p, float* loss, float* row_lse, f
       return s;
     if (pr.p.backend == FNCE_BACKEND_CPU)
       return reference::forward(pr, loss, row_lse, col_lse);
-    if (fnceStatus_t s = cuda_backend::check_device(); s != FNCE_SUCCESS)
-      return s;
     return cuda_backend::forward(pr, loss, row_lse, col_lse, workspace, workspace_bytes, stream);
   });
 }
@@ -169,8 +171,6 @@ fnceStatus_t fnceBackward(const fnceLossParams* p, const float* row_lse, const f
       return s;
     if (pr.p.backend == FNCE_BACKEND_CPU)
       return reference::backward(pr, grad_loss, grad_a, grad_b, grad_logit_scale);
-    if (fnceStatus_t s = cuda_backend::check_device(); s != FNCE_SUCCESS)
-      return s;
     return cuda_backend::backward(pr, row_lse, col_lse, grad_loss, grad_a, grad_b, grad_logit_scale,
                                   workspace, workspace_bytes, stream);
   });
