@@ -111,7 +111,9 @@ PRESETS = {
     "clip": dict(
         similarity="cosine", positives="diagonal", normalizer="all", direction="symmetric"
     ),
-    "nt_xent": dict(similarity="cosine", positives="view_pairs", normalizer="all", direction="rows"),
+    "nt_xent": dict(
+        similarity="cosine", positives="view_pairs", normalizer="all", direction="rows"
+    ),
     "supcon": dict(similarity="cosine", positives="labels", normalizer="all", direction="rows"),
     "vae_prior": dict(
         similarity="neg_sq_dist", positives="diagonal", normalizer="negatives", direction="rows"
@@ -210,7 +212,11 @@ def make_config(
 
 # ---- array adapters ------------------------------------------------------------------------
 
-_FLOAT_DTYPES = {"float32": _C.DataType.F32, "float16": _C.DataType.F16, "bfloat16": _C.DataType.BF16}
+_FLOAT_DTYPES = {
+    "float32": _C.DataType.F32,
+    "float16": _C.DataType.F16,
+    "bfloat16": _C.DataType.BF16,
+}
 
 
 @dataclass
@@ -410,7 +416,10 @@ class _DLPackAdapter:
         buf = _C.empty(_C.Backend.CUDA, [1], "float32")
         host = np.array([value], dtype=np.float32)
         st, msg = _C.memcpy(
-            _C.Backend.CUDA, _C.array_info(buf)["ptr"], host.ctypes.data, 4,
+            _C.Backend.CUDA,
+            _C.array_info(buf)["ptr"],
+            host.ctypes.data,
+            4,
             _C.CopyKind.HOST_TO_BACKEND,
         )
         _check(st, msg, "fnceMemcpy")
@@ -454,11 +463,7 @@ def _adapter_for(x):
         return _TorchAdapter()
     if _is_numpy(x):
         return _NumpyAdapter()
-    if hasattr(x, "__dlpack__") or hasattr(x, "__array_interface__"):
-        if not hasattr(x, "__dlpack__"):
-            import numpy as np
-
-            return _NumpyAdapter()
+    if hasattr(x, "__dlpack__"):
         return _DLPackAdapter(x)
     raise TypeError(
         f"flashnce: `a` must be a DLPack-capable array (NumPy, torch, CuPy, JAX), got {type(x)!r}"
@@ -486,9 +491,7 @@ def _matrix(ad, x, what: str):
     if len(info.shape) != 2:
         raise ValueError(f"flashnce: {what} must be 2-D (rows x d), got shape {info.shape}")
     if info.dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"flashnce: {what} must be float32, float16 or bfloat16, got {info.dtype}"
-        )
+        raise TypeError(f"flashnce: {what} must be float32, float16 or bfloat16, got {info.dtype}")
     rows, d = info.shape
     ld = info.strides[0]
     ok_last = d <= 1 or info.strides[1] == 1
@@ -552,14 +555,22 @@ def _prepare(a, b, logit_scale, cfg: LossConfig, targets, labels_a, labels_b) ->
         b, ib, ldb = _matrix(ad, b, "b")
         _check_device(ia, ib, "b")
         if ib.dtype != ia.dtype:
-            raise TypeError(f"flashnce: b has dtype {ib.dtype} but a has {ia.dtype}; they must match")
+            raise TypeError(
+                f"flashnce: b has dtype {ib.dtype} but a has {ia.dtype}; they must match"
+            )
         if ib.shape[1] != d:
-            raise ValueError(f"flashnce: a is {n}x{d} but b is {ib.shape[0]}x{ib.shape[1]}; d must match")
+            raise ValueError(
+                f"flashnce: a is {n}x{d} but b is {ib.shape[0]}x{ib.shape[1]}; d must match"
+            )
         m = ib.shape[0]
         p.m, p.b, p.ldb = m, ib.ptr, ldb
         keep.append(b)
 
-    if isinstance(logit_scale, (int, float)) or type(logit_scale).__module__ == "numpy" and not _is_numpy(logit_scale):
+    if (
+        isinstance(logit_scale, (int, float))
+        or type(logit_scale).__module__ == "numpy"
+        and not _is_numpy(logit_scale)
+    ):
         logit_scale = ad.scalar(float(logit_scale), a)
     else:
         _same_framework(ad, logit_scale, "logit_scale")
@@ -608,7 +619,9 @@ def _split_labels(labels, self_mode: bool):
         return None, None
     if isinstance(labels, (tuple, list)):
         if len(labels) != 2:
-            raise ValueError("flashnce: labels must be one array (self mode) or a pair (labels_a, labels_b)")
+            raise ValueError(
+                "flashnce: labels must be one array (self mode) or a pair (labels_a, labels_b)"
+            )
         return labels[0], labels[1]
     if not self_mode:
         raise ValueError(
@@ -633,7 +646,12 @@ def _run_forward(pr: _Prepared):
         _check(st, msg, "flashnce.forward")
         ws = ad.workspace(int(nbytes), a) if nbytes else None
         st, msg = _C.forward(
-            p, _ptr(ad, loss), _ptr(ad, row_lse), _ptr(ad, col_lse), _ws_ptr(ws), int(nbytes),
+            p,
+            _ptr(ad, loss),
+            _ptr(ad, row_lse),
+            _ptr(ad, col_lse),
+            _ws_ptr(ws),
+            int(nbytes),
             ad.stream(a),
         )
         _check(st, msg, "flashnce.forward")
@@ -667,7 +685,9 @@ def _run_backward(pr: _Prepared, row_lse, col_lse, grad_loss, need_a, need_b, ne
         col_lse = None
     if grad_loss is None:
         if pr.loss_count != 1:
-            raise ValueError("flashnce: reduction 'none' needs grad_loss (one value per loss entry)")
+            raise ValueError(
+                "flashnce: reduction 'none' needs grad_loss (one value per loss entry)"
+            )
         grad_loss = ad.scalar(1.0, a)
     elif isinstance(grad_loss, (int, float)):
         grad_loss = ad.scalar(float(grad_loss), a)
@@ -685,8 +705,16 @@ def _run_backward(pr: _Prepared, row_lse, col_lse, grad_loss, need_a, need_b, ne
         _check(st, msg, "flashnce.backward")
         ws = ad.workspace(int(nbytes), a) if nbytes else None
         st, msg = _C.backward(
-            p, _ptr(ad, row_lse), _ptr(ad, col_lse), _ptr(ad, grad_loss), _ptr(ad, grad_a),
-            _ptr(ad, grad_b), _ptr(ad, grad_s), _ws_ptr(ws), int(nbytes), ad.stream(a),
+            p,
+            _ptr(ad, row_lse),
+            _ptr(ad, col_lse),
+            _ptr(ad, grad_loss),
+            _ptr(ad, grad_a),
+            _ptr(ad, grad_b),
+            _ptr(ad, grad_s),
+            _ws_ptr(ws),
+            int(nbytes),
+            ad.stream(a),
         )
         _check(st, msg, "flashnce.backward")
     del ws
@@ -726,9 +754,16 @@ def forward(
     """
     labels_a, labels_b = _split_labels(labels, b is None)
     cfg = make_config(
-        loss, similarity=similarity, positives=positives, normalizer=normalizer,
-        direction=direction, reduction=reduction, exclude_self=exclude_self,
-        allow_tf32=allow_tf32, has_targets=targets is not None, has_labels=labels is not None,
+        loss,
+        similarity=similarity,
+        positives=positives,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        exclude_self=exclude_self,
+        allow_tf32=allow_tf32,
+        has_targets=targets is not None,
+        has_labels=labels is not None,
     )
     pr = _prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
     return _run_forward(pr)
@@ -765,20 +800,34 @@ def backward(
     """
     labels_a, labels_b = _split_labels(labels, b is None)
     cfg = make_config(
-        loss, similarity=similarity, positives=positives, normalizer=normalizer,
-        direction=direction, reduction=reduction, exclude_self=exclude_self,
-        allow_tf32=allow_tf32, has_targets=targets is not None, has_labels=labels is not None,
+        loss,
+        similarity=similarity,
+        positives=positives,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        exclude_self=exclude_self,
+        allow_tf32=allow_tf32,
+        has_targets=targets is not None,
+        has_labels=labels is not None,
     )
     pr = _prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
-    return _run_backward(pr, row_lse, col_lse, grad_loss, need_grad_a, need_grad_b,
-                         need_grad_logit_scale)
+    return _run_backward(
+        pr, row_lse, col_lse, grad_loss, need_grad_a, need_grad_b, need_grad_logit_scale
+    )
 
 
 def backend_is_available(backend: str = "cuda") -> bool:
     """True when the backend can run now ("cuda": a device is present and the CUDA backend was
     built; "cpu": always)."""
-    return bool(_C.backend_is_available(_pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend")))
+    return bool(
+        _C.backend_is_available(
+            _pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend")
+        )
+    )
 
 
 def device_name(backend: str = "cuda") -> str:
-    return _C.device_name(_pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend"))
+    return _C.device_name(
+        _pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend")
+    )

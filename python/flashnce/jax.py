@@ -22,8 +22,9 @@ __all__ = ["contrastive_loss"]
 
 def _host_forward(cfg: _core.LossConfig, a, b, scale, extras):
     targets, labels_a, labels_b = extras
-    arrays = [np.asarray(x) if x is not None else None for x in (a, b, scale, targets, labels_a,
-                                                                 labels_b)]
+    arrays = [
+        np.asarray(x) if x is not None else None for x in (a, b, scale, targets, labels_a, labels_b)
+    ]
     a, b, scale, targets, labels_a, labels_b = arrays
     scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(1)
     pr = _core._prepare(a, b, scale, cfg, targets, labels_a, labels_b)
@@ -42,8 +43,13 @@ def _host_backward(cfg: _core.LossConfig, a, b, scale, extras, row_lse, col_lse,
     scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(1)
     pr = _core._prepare(a, b, scale, cfg, targets, labels_a, labels_b)
     ga, gb, gs = _core._run_backward(
-        pr, np.asarray(row_lse), np.asarray(col_lse) if cfg.symmetric else None,
-        np.ascontiguousarray(g, dtype=np.float32).reshape(-1), True, b is not None, True,
+        pr,
+        np.asarray(row_lse),
+        np.asarray(col_lse) if cfg.symmetric else None,
+        np.ascontiguousarray(g, dtype=np.float32).reshape(-1),
+        True,
+        b is not None,
+        True,
     )
     gs = gs.reshape(scale_shape)
     return (ga, gb, gs) if b is not None else (ga, gs)
@@ -71,7 +77,12 @@ def _loss(cfg, a, b, scale, extras):
 
 def _loss_fwd(cfg, a, b, scale, extras):
     loss, row_lse, col_lse = jax.pure_callback(
-        functools.partial(_host_forward, cfg), _shapes(cfg, a, b), a, b, scale, extras,
+        functools.partial(_host_forward, cfg),
+        _shapes(cfg, a, b),
+        a,
+        b,
+        scale,
+        extras,
         vmap_method="sequential",
     )
     return loss, (a, b, scale, extras, row_lse, col_lse)
@@ -84,8 +95,16 @@ def _loss_bwd(cfg, res, g):
         grads.append(jax.ShapeDtypeStruct(b.shape, b.dtype))
     grads.append(jax.ShapeDtypeStruct(jnp.shape(scale), jnp.float32))
     out = jax.pure_callback(
-        functools.partial(_host_backward, cfg), tuple(grads), a, b, scale, extras, row_lse,
-        col_lse, g, vmap_method="sequential",
+        functools.partial(_host_backward, cfg),
+        tuple(grads),
+        a,
+        b,
+        scale,
+        extras,
+        row_lse,
+        col_lse,
+        g,
+        vmap_method="sequential",
     )
     if b is None:
         ga, gs = out
@@ -118,9 +137,15 @@ def contrastive_loss(
     Same options as flashnce.forward; logit_scale is a float32 scalar (or a Python float)."""
     labels_a, labels_b = _core._split_labels(labels, b is None)
     cfg = _core.make_config(
-        loss, similarity=similarity, positives=positives, normalizer=normalizer,
-        direction=direction, reduction=reduction, exclude_self=exclude_self,
-        has_targets=targets is not None, has_labels=labels is not None,
+        loss,
+        similarity=similarity,
+        positives=positives,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        exclude_self=exclude_self,
+        has_targets=targets is not None,
+        has_labels=labels is not None,
     )
     a = jnp.asarray(a)
     if b is not None:

@@ -131,8 +131,16 @@ class LossFunction(torch.autograd.Function):
         if not (need_a or need_b or need_s):
             return (None,) * 7
         ga, gb, gs = torch.ops.flashnce.backward(
-            a, b, logit_scale, targets, labels_a, labels_b, row_lse, col_lse,
-            grad_loss.to(torch.float32).contiguous(), ctx.config,
+            a,
+            b,
+            logit_scale,
+            targets,
+            labels_a,
+            labels_b,
+            row_lse,
+            col_lse,
+            grad_loss.to(torch.float32).contiguous(),
+            ctx.config,
             [bool(need_a), bool(need_b and not self_mode), bool(need_s)],
         )
         return (
@@ -179,9 +187,16 @@ def contrastive_loss(
         raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
     labels_a, labels_b = _core._split_labels(labels, b is None)
     cfg = _core.make_config(
-        loss, similarity=similarity, positives=positives, normalizer=normalizer,
-        direction=direction, reduction=reduction, exclude_self=exclude_self,
-        allow_tf32=allow_tf32, has_targets=targets is not None, has_labels=labels is not None,
+        loss,
+        similarity=similarity,
+        positives=positives,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        exclude_self=exclude_self,
+        allow_tf32=allow_tf32,
+        has_targets=targets is not None,
+        has_labels=labels is not None,
     )
     for name, t in (("b", b), ("targets", targets), ("labels", labels_a), ("labels", labels_b)):
         if t is not None and not isinstance(t, Tensor):
@@ -222,18 +237,33 @@ class InfoNCELoss(_FixedTemperature):
     query i (needs n <= m: extra keys are negatives), or `targets` (key index per query), or
     `labels=(query_labels, key_labels)`.  Equals F.cross_entropy(query @ keys.T / T, targets)."""
 
-    def __init__(self, temperature: float = 0.07, *, similarity: str = "dot",
-                 reduction: str = "mean", normalizer: str = "all", allow_tf32: bool = False):
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        *,
+        similarity: str = "dot",
+        reduction: str = "mean",
+        normalizer: str = "all",
+        allow_tf32: bool = False,
+    ):
         super().__init__(temperature)
         self.similarity, self.reduction = similarity, reduction
         self.normalizer, self.allow_tf32 = normalizer, allow_tf32
 
-    def forward(self, query: Tensor, keys: Tensor, targets: Optional[Tensor] = None,
-                labels=None) -> Tensor:
+    def forward(
+        self, query: Tensor, keys: Tensor, targets: Optional[Tensor] = None, labels=None
+    ) -> Tensor:
         return contrastive_loss(
-            query, keys, self._scale(query), loss="infonce", similarity=self.similarity,
-            targets=targets, labels=labels, normalizer=self.normalizer,
-            reduction=self.reduction, allow_tf32=self.allow_tf32,
+            query,
+            keys,
+            self._scale(query),
+            loss="infonce",
+            similarity=self.similarity,
+            targets=targets,
+            labels=labels,
+            normalizer=self.normalizer,
+            reduction=self.reduction,
+            allow_tf32=self.allow_tf32,
         )
 
 
@@ -244,9 +274,16 @@ class ClipLoss(torch.nn.Module):
     is exp(logit_scale), clamped to `max_logit_scale` (100 in CLIP) when that is not None.
     Cosine similarity by default, so the embeddings need no normalising first."""
 
-    def __init__(self, init_temperature: float = 0.07, *, learnable: bool = True,
-                 max_logit_scale: Optional[float] = 100.0, similarity: str = "cosine",
-                 reduction: str = "mean", allow_tf32: bool = False):
+    def __init__(
+        self,
+        init_temperature: float = 0.07,
+        *,
+        learnable: bool = True,
+        max_logit_scale: Optional[float] = 100.0,
+        similarity: str = "cosine",
+        reduction: str = "mean",
+        allow_tf32: bool = False,
+    ):
         super().__init__()
         if not init_temperature > 0:
             raise ValueError(f"flashnce: init_temperature must be > 0, got {init_temperature}")
@@ -266,8 +303,13 @@ class ClipLoss(torch.nn.Module):
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         return contrastive_loss(
-            image, text, self.scale().to(image.device), loss="clip", similarity=self.similarity,
-            reduction=self.reduction, allow_tf32=self.allow_tf32,
+            image,
+            text,
+            self.scale().to(image.device),
+            loss="clip",
+            similarity=self.similarity,
+            reduction=self.reduction,
+            allow_tf32=self.allow_tf32,
         )
 
 
@@ -275,15 +317,20 @@ class NTXentLoss(_FixedTemperature):
     """SimCLR's NT-Xent: loss(z1, z2) for two views of a batch (or loss(z) with z = [z1; z2]):
     cosine similarity, each view's positive is its other view, self-similarity excluded."""
 
-    def __init__(self, temperature: float = 0.5, *, reduction: str = "mean",
-                 allow_tf32: bool = False):
+    def __init__(
+        self, temperature: float = 0.5, *, reduction: str = "mean", allow_tf32: bool = False
+    ):
         super().__init__(temperature)
         self.reduction, self.allow_tf32 = reduction, allow_tf32
 
     def forward(self, z1: Tensor, z2: Optional[Tensor] = None) -> Tensor:
         z = z1 if z2 is None else torch.cat([z1, z2], dim=0)
         return contrastive_loss(
-            z, None, self._scale(z), loss="nt_xent", reduction=self.reduction,
+            z,
+            None,
+            self._scale(z),
+            loss="nt_xent",
+            reduction=self.reduction,
             allow_tf32=self.allow_tf32,
         )
 
@@ -293,8 +340,9 @@ class SupConLoss(_FixedTemperature):
     (n, d), or (batch, views, d) as in the reference implementation (views stacked view-major,
     labels repeated).  Cosine similarity, positives share a label, self excluded."""
 
-    def __init__(self, temperature: float = 0.07, *, reduction: str = "mean",
-                 allow_tf32: bool = False):
+    def __init__(
+        self, temperature: float = 0.07, *, reduction: str = "mean", allow_tf32: bool = False
+    ):
         super().__init__(temperature)
         self.reduction, self.allow_tf32 = reduction, allow_tf32
 
@@ -304,8 +352,13 @@ class SupConLoss(_FixedTemperature):
             features = torch.cat(torch.unbind(features, dim=1), dim=0)
             labels = labels.repeat(views)
         return contrastive_loss(
-            features, None, self._scale(features), loss="supcon", labels=labels,
-            reduction=self.reduction, allow_tf32=self.allow_tf32,
+            features,
+            None,
+            self._scale(features),
+            loss="supcon",
+            labels=labels,
+            reduction=self.reduction,
+            allow_tf32=self.allow_tf32,
         )
 
 

@@ -20,8 +20,17 @@ def similarity(a, b, kind):
     raise ValueError(kind)
 
 
-def masks(n, m, positives, *, targets=None, labels_a=None, labels_b=None, exclude_self=False,
-          normalizer="all"):
+def masks(
+    n,
+    m,
+    positives,
+    *,
+    targets=None,
+    labels_a=None,
+    labels_b=None,
+    exclude_self=False,
+    normalizer="all",
+):
     """Boolean P (positives) and Z (normaliser) of shape (n, m)."""
     P = np.zeros((n, m), bool)
     if positives == "diagonal":
@@ -72,17 +81,37 @@ def row_terms(S, P, Z, normalizer):
     return loss, valid, lse
 
 
-def loss(a, b, scale, *, similarity_kind="dot", positives="diagonal", targets=None,
-         labels_a=None, labels_b=None, exclude_self=False, normalizer="all", direction="rows",
-         reduction="mean"):
+def loss(
+    a,
+    b,
+    scale,
+    *,
+    similarity_kind="dot",
+    positives="diagonal",
+    targets=None,
+    labels_a=None,
+    labels_b=None,
+    exclude_self=False,
+    normalizer="all",
+    direction="rows",
+    reduction="mean",
+):
     """Returns (loss, row_lse, col_lse or None); loss is a float, or a vector for 'none'.
     b None = self mode (b = a, labels_b = labels_a, exclude_self on)."""
     if b is None:
         b, labels_b, exclude_self = a, labels_a, True
     n, m = len(a), len(b)
     S = scale * similarity(a, b, similarity_kind)
-    P, Z = masks(n, m, positives, targets=targets, labels_a=labels_a, labels_b=labels_b,
-                 exclude_self=exclude_self, normalizer=normalizer)
+    P, Z = masks(
+        n,
+        m,
+        positives,
+        targets=targets,
+        labels_a=labels_a,
+        labels_b=labels_b,
+        exclude_self=exclude_self,
+        normalizer=normalizer,
+    )
     lr, vr, lse_r = row_terms(S, P, Z, normalizer)
     if direction == "rows":
         if reduction == "none":

@@ -56,8 +56,9 @@ def test_cuda_arrays_select_the_cuda_backend(monkeypatch):
 
 def test_cpu_arrays_select_the_cpu_backend():
     a = np.ones((4, 3), np.float16)
-    pr = _core._prepare(a, None, np.ones(1, np.float32), flashnce.make_config("nt_xent"),
-                        None, None, None)
+    pr = _core._prepare(
+        a, None, np.ones(1, np.float32), flashnce.make_config("nt_xent"), None, None, None
+    )
     assert pr.params.backend == _C.Backend.CPU and pr.params.dtype == _C.DataType.F16
     assert pr.params.b == 0 and pr.params.lda == 3  # self mode: b NULL for the C API
 

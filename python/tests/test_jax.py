@@ -36,7 +36,8 @@ def test_value_and_grad_match_formula(loss, self_mode, ref_kw):
     else:
         f = jax.jit(lambda a_, b_, s_: fj.contrastive_loss(a_, b_, s_, loss=loss))
         value, (ga, gb, gs) = jax.value_and_grad(f, argnums=(0, 1, 2))(
-            jnp.asarray(a), jnp.asarray(b), jnp.float32(scale))
+            jnp.asarray(a), jnp.asarray(b), jnp.float32(scale)
+        )
     want, _, _ = ref.loss(a, b, scale, **ref_kw)
     np.testing.assert_allclose(np.asarray(value), want, rtol=RTOL, atol=ATOL)
     fa, fb, fs = ref.finite_difference_grads(a, b, scale, 1.0, **ref_kw)
@@ -56,8 +57,14 @@ def test_labels_and_targets_and_reduction_none():
     np.testing.assert_allclose(np.asarray(got), want, rtol=RTOL, atol=ATOL)
     labels = np.array([0, 1, 0, 1, 2, 2])
     got = fj.contrastive_loss(np.vstack([a, a[:1]]), None, 2.0, loss="supcon", labels=labels)
-    want, _, _ = ref.loss(np.vstack([a, a[:1]]), None, 2.0, similarity_kind="cosine",
-                          positives="labels", labels_a=labels)
+    want, _, _ = ref.loss(
+        np.vstack([a, a[:1]]),
+        None,
+        2.0,
+        similarity_kind="cosine",
+        positives="labels",
+        labels_a=labels,
+    )
     np.testing.assert_allclose(np.asarray(got), want, rtol=RTOL, atol=ATOL)
 
 

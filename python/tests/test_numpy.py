@@ -19,18 +19,30 @@ def rand(rng, *shape, scale=1.0):
 
 # (name, self_mode, n, m, kwargs for flashnce, kwargs for the formula)
 def _cases():
-    rng = np.random.default_rng(1234)
     targets = np.array([2, -1, 0, 4, 4], np.int64)  # a duplicate target and an ignored row
-    la = np.array([0, 1, 0, 2, 3], np.int64)  # label 3 has no match among b's: a row without positives
+    la = np.array(
+        [0, 1, 0, 2, 3], np.int64
+    )  # label 3 has no match among b's: a row without positives
     lb = np.array([1, 0, 2, 0, 1, 1], np.int64)
     ls = np.array([0, 1, 0, 1, 2, 0], np.int64)  # self mode: label 2 appears once
     yield "diagonal", False, 5, 6, dict(), dict(positives="diagonal")
     yield "targets", False, 5, 6, dict(targets=targets), dict(positives="targets", targets=targets)
-    yield "labels", False, 5, 6, dict(labels=(la, lb)), dict(
-        positives="labels", labels_a=la, labels_b=lb)
-    yield "labels_exclude_self", False, 5, 5, dict(exclude_self=True, positives="labels",
-                                             labels=(la, la)), dict(
-        positives="labels", labels_a=la, labels_b=la, exclude_self=True)
+    yield (
+        "labels",
+        False,
+        5,
+        6,
+        dict(labels=(la, lb)),
+        dict(positives="labels", labels_a=la, labels_b=lb),
+    )
+    yield (
+        "labels_exclude_self",
+        False,
+        5,
+        5,
+        dict(exclude_self=True, positives="labels", labels=(la, la)),
+        dict(positives="labels", labels_a=la, labels_b=la, exclude_self=True),
+    )
     yield "self_view_pairs", True, 6, 6, dict(positives="view_pairs"), dict(positives="view_pairs")
     yield "self_labels", True, 6, 6, dict(labels=ls), dict(positives="labels", labels_a=ls)
 
@@ -53,8 +65,16 @@ def test_forward_backward_match_formula(case, sim, normalizer, direction, reduct
     opts = dict(similarity=sim, normalizer=normalizer, direction=direction, reduction=reduction)
 
     loss, row_lse, col_lse = flashnce.forward(a, b, np.float32(scale), **opts, **api_kw)
-    want, want_r, want_c = ref.loss(a, b, scale, similarity_kind=sim, normalizer=normalizer,
-                                    direction=direction, reduction=reduction, **ref_kw)
+    want, want_r, want_c = ref.loss(
+        a,
+        b,
+        scale,
+        similarity_kind=sim,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        **ref_kw,
+    )
     assert loss.dtype == np.float32 and row_lse.dtype == np.float32
     assert loss.shape == (() if reduction != "none" else np.shape(want))
     np.testing.assert_allclose(loss, want, rtol=RTOL, atol=ATOL)
@@ -66,11 +86,20 @@ def test_forward_backward_match_formula(case, sim, normalizer, direction, reduct
 
     g = rng.uniform(0.5, 1.5, size=np.shape(want)).astype(np.float32)
     gl = g if reduction == "none" else np.array([g], np.float32).reshape(())
-    ga, gb, gs = flashnce.backward(a, b, np.array([scale], np.float32), row_lse, col_lse, gl,
-                                   **opts, **api_kw)
-    fa, fb, fs = ref.finite_difference_grads(a, b, scale, gl, similarity_kind=sim,
-                                             normalizer=normalizer, direction=direction,
-                                             reduction=reduction, **ref_kw)
+    ga, gb, gs = flashnce.backward(
+        a, b, np.array([scale], np.float32), row_lse, col_lse, gl, **opts, **api_kw
+    )
+    fa, fb, fs = ref.finite_difference_grads(
+        a,
+        b,
+        scale,
+        gl,
+        similarity_kind=sim,
+        normalizer=normalizer,
+        direction=direction,
+        reduction=reduction,
+        **ref_kw,
+    )
     assert ga.dtype == np.float32 and ga.shape == a.shape
     np.testing.assert_allclose(ga, fa, rtol=GRAD_RTOL, atol=GRAD_ATOL)
     if self_mode:
@@ -94,9 +123,16 @@ def test_presets_match_formula(loss_name):
         if loss_name == "supcon":
             kw["labels"] = labels
     got, _, _ = flashnce.forward(a, b, 2.0, loss=loss_name, **kw)
-    want, _, _ = ref.loss(a, b, 2.0, similarity_kind=expected["similarity"],
-                          positives=expected["positives"], normalizer=expected["normalizer"],
-                          direction=expected["direction"], labels_a=kw.get("labels"))
+    want, _, _ = ref.loss(
+        a,
+        b,
+        2.0,
+        similarity_kind=expected["similarity"],
+        positives=expected["positives"],
+        normalizer=expected["normalizer"],
+        direction=expected["direction"],
+        labels_a=kw.get("labels"),
+    )
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -134,8 +170,9 @@ def test_strided_and_transposed_inputs():
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     ga, gb, _ = flashnce.backward(a, b, 1.3, got[1], got[2], loss="clip")
-    wa, wb, _ = flashnce.backward(np.ascontiguousarray(a), np.ascontiguousarray(b), 1.3,
-                                  want[1], want[2], loss="clip")
+    wa, wb, _ = flashnce.backward(
+        np.ascontiguousarray(a), np.ascontiguousarray(b), 1.3, want[1], want[2], loss="clip"
+    )
     np.testing.assert_array_equal(ga, wa)
     np.testing.assert_array_equal(gb, wb)
     assert ga.flags.c_contiguous and ga.shape == a.shape
@@ -181,8 +218,9 @@ def test_no_valid_row_gives_zero_loss_and_zero_grads():
 def test_empty_normalizer_row_has_minus_inf_lse():
     # Self mode, n = 2, NEGATIVES: Z(i) = all j minus self minus the positive = empty.
     a = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
-    loss, row_lse, _ = flashnce.forward(a, None, 1.0, positives="view_pairs",
-                                        normalizer="negatives", reduction="none")
+    loss, row_lse, _ = flashnce.forward(
+        a, None, 1.0, positives="view_pairs", normalizer="negatives", reduction="none"
+    )
     assert np.all(np.isneginf(row_lse))
     np.testing.assert_array_equal(loss, [0.0, 0.0])
 
@@ -271,8 +309,9 @@ def test_backward_need_flags():
     rng = np.random.default_rng(9)
     a, b = rand(rng, 3, 2), rand(rng, 4, 2)
     _, row_lse, _ = flashnce.forward(a, b, 1.0)
-    ga, gb, gs = flashnce.backward(a, b, 1.0, row_lse, need_grad_a=False,
-                                   need_grad_logit_scale=False)
+    ga, gb, gs = flashnce.backward(
+        a, b, 1.0, row_lse, need_grad_a=False, need_grad_logit_scale=False
+    )
     assert ga is None and gs is None and gb.shape == b.shape
     full = flashnce.backward(a, b, 1.0, row_lse)
     np.testing.assert_array_equal(gb, full[1])

@@ -16,8 +16,9 @@ RTOL, ATOL = 2e-5, 2e-6
 
 
 def _close(got, want, rtol=RTOL, atol=ATOL):
-    torch.testing.assert_close(got.detach().double().cpu(), want.detach().double().cpu(),
-                               rtol=rtol, atol=atol)
+    torch.testing.assert_close(
+        got.detach().double().cpu(), want.detach().double().cpu(), rtol=rtol, atol=atol
+    )
 
 
 def _leaf(x, dtype=torch.float64):
@@ -59,7 +60,9 @@ def plain_supcon(features, labels, temperature):
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     pos = (labels[:, None] == labels[None, :]) & ~self_mask
     count = pos.sum(1)
-    mean_log_prob_pos = torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(1) / count.clamp(min=1)
+    mean_log_prob_pos = torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(1) / count.clamp(
+        min=1
+    )
     valid = count > 0
     return -(mean_log_prob_pos[valid]).mean()
 
@@ -199,8 +202,12 @@ def test_reduction_none_backward_with_weights():
     ar, br, sr = _leaf(a), _leaf(b), _leaf(s)
     logits = sr * ar @ br.T
     t = torch.arange(4)
-    want = torch.cat([F.cross_entropy(logits, t, reduction="none"),
-                      F.cross_entropy(logits.T, t, reduction="none")])
+    want = torch.cat(
+        [
+            F.cross_entropy(logits, t, reduction="none"),
+            F.cross_entropy(logits.T, t, reduction="none"),
+        ]
+    )
     (want * w.double()).sum().backward()
     _close(per, want)
     _close(aa.grad, ar.grad)
@@ -253,8 +260,15 @@ def test_gradcheck_tiny():
 def test_custom_ops_are_registered_with_fake_kernels():
     torch.library.opcheck(
         torch.ops.flashnce.forward.default,
-        (torch.randn(4, 3), torch.randn(5, 3), torch.tensor([1.0]), None, None, None,
-         list(flashnce.make_config("clip").as_ints())),
+        (
+            torch.randn(4, 3),
+            torch.randn(5, 3),
+            torch.tensor([1.0]),
+            None,
+            None,
+            None,
+            list(flashnce.make_config("clip").as_ints()),
+        ),
         test_utils=("test_schema", "test_faketensor"),
     )
 
@@ -345,8 +359,12 @@ def test_cuda_runs_on_current_stream_and_modules_work():
     s.synchronize()
     want = ft.ClipLoss()(a.detach().cpu(), b.detach().cpu())
     _close(loss, want, rtol=1e-4, atol=1e-4)
-    for mod, args in ((ft.NTXentLoss(), (a, b)), (ft.SupConLoss(), (a, torch.arange(128, device="cuda") % 7)),
-                      (ft.VAEPriorLoss(), (a, b)), (ft.InfoNCELoss(), (a, b))):
+    for mod, args in (
+        (ft.NTXentLoss(), (a, b)),
+        (ft.SupConLoss(), (a, torch.arange(128, device="cuda") % 7)),
+        (ft.VAEPriorLoss(), (a, b)),
+        (ft.InfoNCELoss(), (a, b)),
+    ):
         got = mod(*args)
         cpu_args = tuple(x.detach().cpu() for x in args)
         _close(got, mod(*cpu_args), rtol=1e-4, atol=1e-4)
