@@ -8,6 +8,7 @@
 //   --fnce_csv=PATH     write the results as CSV (bench/README.md: the format)
 //   --fnce_table=PATH   write the compact table (Markdown); it is always printed last
 //   --fnce_merge=A,B    read result CSVs (e.g. ours and torch_baseline.py's), print their table
+//   --fnce_title=TEXT   the heading of the table (default: device and method)
 // Every --benchmark_* flag works as usual (--benchmark_filter=clip/bf16, --benchmark_out=...).
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +56,8 @@ bool parse_options(int* argc, char** argv, Options* o) {
       o->csv = a + 11;
     else if (starts_with(a, "--fnce_table="))
       o->table = a + 13;
+    else if (starts_with(a, "--fnce_title="))
+      o->title = a + 13;
     else if (starts_with(a, "--fnce_merge=")) {
       std::stringstream ss(a + 13);
       std::string path;
@@ -72,7 +75,9 @@ bool parse_options(int* argc, char** argv, Options* o) {
 }
 
 int print_table(const std::vector<flashnce::bench::Row>& rows, const Options& o,
-                const std::string& heading) {
+                std::string heading) {
+  if (!o.title.empty())
+    heading = o.title;
   const std::string table = flashnce::bench::format_table(rows);
   std::printf("\n%s\n\n%s", heading.c_str(), table.c_str());
   std::fflush(stdout);
@@ -137,14 +142,15 @@ int main(int argc, char** argv) {
     flashnce::bench::register_cpu_benchmarks(o);
 
   flashnce::bench::TableReporter reporter;
+  // Rows go to the CSV as they complete, so that a run cut short keeps what it measured.
+  if (!o.csv.empty() && !reporter.open_csv(o.csv)) {
+    std::fprintf(stderr, "cannot write %s\n", o.csv.c_str());
+    return 1;
+  }
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
   const auto rows = reporter.rows();
-  if (!o.csv.empty() && !flashnce::bench::write_csv(o.csv, rows)) {
-    std::fprintf(stderr, "cannot write %s\n", o.csv.c_str());
-    return 1;
-  }
   if (print_table(rows, o, heading) != 0)
     return 1;
   if (rows.empty()) {

@@ -51,6 +51,7 @@ struct Options {
   int64_t max_n = 0;              // --fnce_max_n=N: drop shapes with n > N (0: no limit)
   std::string csv;                // --fnce_csv=PATH: results as CSV (what device-check merges)
   std::string table;              // --fnce_table=PATH: the compact table as Markdown
+  std::string title;              // --fnce_title=TEXT: the heading of the table
   std::vector<std::string> merge; // --fnce_merge=A.csv,B.csv: print the table of CSVs, run nothing
   bool user_repetitions = false;  // --benchmark_repetitions given: keep it (default here: 3)
   bool user_min_time = false;     // --benchmark_min_time given: keep it (default here: 0.05 s)

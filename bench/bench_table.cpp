@@ -98,6 +98,7 @@ void TableReporter::ReportRuns(const std::vector<Run>& reports) {
       continue;
     row.ms = to_ms(run.GetAdjustedRealTime(), run.time_unit);
     r.measured[name] = row;
+    write_row(name, row);
   }
 }
 
@@ -113,18 +114,45 @@ std::vector<Row> TableReporter::rows() const {
   return out;
 }
 
+std::string csv_header() {
+  return "loss,dtype,n,m,d,variant,status,ms,flop,extra_bytes,extra_bytes_measured,note\n";
+}
+
+std::string csv_line(const Row& r) {
+  std::ostringstream f;
+  f << clean(r.loss) << ',' << clean(r.dtype) << ',' << r.n << ',' << r.m << ',' << r.d << ','
+    << clean(r.variant) << ',' << clean(r.status) << ',' << fmt("%.6g", r.ms) << ','
+    << fmt("%.6g", r.flop) << ',' << fmt("%.0f", r.extra_bytes) << ','
+    << fmt("%.0f", r.extra_bytes_measured) << ',' << clean(r.note) << '\n';
+  return f.str();
+}
+
 bool write_csv(const std::string& path, const std::vector<Row>& rows) {
   std::ofstream f(path);
   if (!f)
     return false;
-  f << "loss,dtype,n,m,d,variant,status,ms,flop,extra_bytes,extra_bytes_measured,note\n";
-  for (const Row& r : rows) {
-    f << clean(r.loss) << ',' << clean(r.dtype) << ',' << r.n << ',' << r.m << ',' << r.d << ','
-      << clean(r.variant) << ',' << clean(r.status) << ',' << fmt("%.6g", r.ms) << ','
-      << fmt("%.6g", r.flop) << ',' << fmt("%.0f", r.extra_bytes) << ','
-      << fmt("%.0f", r.extra_bytes_measured) << ',' << clean(r.note) << '\n';
-  }
+  f << csv_header();
+  for (const Row& r : rows)
+    f << csv_line(r);
   return bool(f);
+}
+
+void TableReporter::write_row(const std::string& name, const Row& row) {
+  if (!csv_ || !written_.insert(name).second)
+    return; // once per benchmark
+  std::fputs(csv_line(row).c_str(), csv_);
+  std::fflush(csv_);
+}
+
+bool TableReporter::open_csv(const std::string& path) {
+  if (csv_)
+    std::fclose(csv_);
+  csv_ = std::fopen(path.c_str(), "w");
+  if (!csv_)
+    return false;
+  std::fputs(csv_header().c_str(), csv_);
+  std::fflush(csv_);
+  return true;
 }
 
 bool read_csv(const std::string& path, std::vector<Row>* rows, std::string* error) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,12 +37,19 @@ public:
   void ReportRuns(const std::vector<Run>& reports) override;
   std::vector<Row> rows() const;
   bool any_error() const { return any_error_; }
+  // Appends every completed row to a CSV (header first), flushed at once.
+  bool open_csv(const std::string& path);
 
 private:
+  void write_row(const std::string& name, const Row& row);
   bool any_error_ = false;
+  std::FILE* csv_ = nullptr;
+  std::set<std::string> written_;
 };
 
 bool write_csv(const std::string& path, const std::vector<Row>& rows);
+std::string csv_header();
+std::string csv_line(const Row& r);
 bool read_csv(const std::string& path, std::vector<Row>* rows, std::string* error);
 // Markdown table, one line per (loss, dtype, n, m, d), notes for skipped cells below it.
 std::string format_table(const std::vector<Row>& rows);
