@@ -25,14 +25,18 @@ __device__ void issue_stage(float* dst, const float* in, int n, int first, int c
   } else {
     const int per = copy_bytes / 4;
     for (int j = 0; j < 4; j += per) {
-      if (idx + j < n) {
+      if (idx + j + per <= n) {
         if (per == 2)
           cp_async_8(dst + local + j, in + idx + j);
         else
           cp_async_4(dst + local + j, in + idx + j);
       } else {
-        for (int q = 0; q < per; ++q)
-          dst[local + j + q] = 0.0f;
+        for (int q = 0; q < per; ++q) {  // the tail: single floats, zeros past n
+          if (idx + j + q < n)
+            cp_async_4(dst + local + j + q, in + idx + j + q);
+          else
+            dst[local + j + q] = 0.0f;
+        }
       }
     }
   }
