@@ -156,6 +156,16 @@ template <typename... P> struct KernelTraits {
 } // namespace detail
 } // namespace cuda_emu
 
+namespace cuda_emu {
+/// Makes `kernel` launchable through the untyped C entry points (cudaLaunchKernel with a
+/// `const void*`, cudaLaunchKernelExC), which cannot know the parameter types by themselves.  The
+/// typed launch templates, cudaFuncSetAttribute and cudaFuncGetAttributes register implicitly.
+template <typename... P> inline void register_kernel(void (*kernel)(P...)) {
+  detail::KernelTraits<P...>::record(reinterpret_cast<const void*>(kernel));
+}
+template <typename T> inline void register_kernel(T*) {} // not a function: nothing to register
+} // namespace cuda_emu
+
 // ---- launch: the same calls as CUDA's runtime templates, keeping the parameter types ---------
 template <typename... ExpTypes, typename... ActTypes>
 inline cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(ExpTypes...),
@@ -187,12 +197,15 @@ inline cudaError_t cudaLaunchKernel(void (*kernel)(P...), dim3 grid, dim3 block,
 
 // The C++ overloads that cuda_runtime.h offers only to nvcc-compiled code (kernel pointer instead
 // of const void*), so that launch code in .cu files compiles under the emulator too.
+// They also register the kernel for the C launch API (see cuda_emu::register_kernel).
 template <class T>
 inline cudaError_t cudaFuncSetAttribute(T* entry, enum cudaFuncAttribute attr, int value) {
+  cuda_emu::register_kernel(entry);
   return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(entry), attr, value);
 }
 template <class T>
 inline cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, T* entry) {
+  cuda_emu::register_kernel(entry);
   return ::cudaFuncGetAttributes(attr, reinterpret_cast<const void*>(entry));
 }
 // The C entry point (a kernel is found by address among those launched through a template).

@@ -152,6 +152,12 @@ __global__ void dynamic_smem_sum_opt_in_kernel(const float* in, float* out, int 
   dynamic_smem_sum_body(in, out, floats);
 }
 
+__global__ void scale_kernel(float* data, float factor, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    data[i] *= factor;
+}
+
 __global__ void read_uninitialised_smem_kernel(unsigned* out, int words) {
   const unsigned* buf = flashnce::kernels::dynamic_shared_memory<unsigned>();
   for (int i = threadIdx.x; i < words; i += blockDim.x)
@@ -181,6 +187,18 @@ cudaError_t block_reduce_c_api(const float* in, float* out, int per_block, int b
   void* args[] = {&in, &out, &per_block};
   return cudaLaunchKernel(reinterpret_cast<const void*>(&block_reduce_kernel), dim3(blocks),
                           dim3(threads), args, 0, nullptr);
+}
+
+cudaError_t scale_c_api(float* data, float factor, int n, bool query_attributes_first) {
+  if (query_attributes_first) {
+    cudaFuncAttributes attr;
+    const cudaError_t e = cudaFuncGetAttributes(&attr, scale_kernel);
+    if (e != cudaSuccess)
+      return e;
+  }
+  void* args[] = {&data, &factor, &n};
+  return cudaLaunchKernel(reinterpret_cast<const void*>(&scale_kernel), dim3((n + 63) / 64),
+                          dim3(64), args, 0, nullptr);
 }
 
 cudaError_t transpose(const float* in, float* out, int rows, int cols) {

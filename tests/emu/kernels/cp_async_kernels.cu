@@ -31,7 +31,7 @@ __device__ void issue_stage(float* dst, const float* in, int n, int first, int c
         else
           cp_async_4(dst + local + j, in + idx + j);
       } else {
-        for (int q = 0; q < per; ++q) {  // the tail: single floats, zeros past n
+        for (int q = 0; q < per; ++q) { // the tail: single floats, zeros past n
           if (idx + j + q < n)
             cp_async_4(dst + local + j + q, in + idx + j + q);
           else

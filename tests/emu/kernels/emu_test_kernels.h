@@ -41,6 +41,9 @@ cudaError_t dynamic_smem_sum_opt_in(const float* in, float* out, int floats, int
 cudaError_t read_uninitialised_smem(unsigned* out, int words);
 /// Same kernel launched through the C API cudaLaunchKernel(const void*, ..., void** args).
 cudaError_t block_reduce_c_api(const float* in, float* out, int per_block, int blocks, int threads);
+/// data[i] *= factor through the C API cudaLaunchKernel(const void*, ...) only; when
+/// `query_attributes_first`, cudaFuncGetAttributes(kernel) is called before.
+cudaError_t scale_c_api(float* data, float factor, int n, bool query_attributes_first);
 
 } // namespace emu_test
 
