@@ -79,15 +79,25 @@ inline auto all_reductions() {
   return ::testing::Values(FNCE_REDUCTION_MEAN, FNCE_REDUCTION_SUM, FNCE_REDUCTION_NONE);
 }
 
-inline std::string combination_name(const ::testing::TestParamInfo<Combination>& info) {
+inline std::string options_name(const Combination& c) {
   static const char* sims[] = {"Dot", "Cosine", "NegSqDist"};
   static const char* norms[] = {"All", "Negatives"};
   static const char* dirs[] = {"Rows", "Symmetric"};
   static const char* reds[] = {"Mean", "Sum", "None"};
-  static const char* types[] = {"F32", "F16", "BF16"};
-  const auto& [sim, st, norm, dir, red, dt] = info.param;
+  const auto& [sim, st, norm, dir, red, dt] = c;
+  (void)dt;
   return std::string(sims[sim]) + "_" + structure_name(st) + "_" + norms[norm] + "_" + dirs[dir] +
-         "_" + reds[red] + "_" + types[dt];
+         "_" + reds[red];
+}
+
+inline std::string combination_name(const ::testing::TestParamInfo<Combination>& info) {
+  static const char* types[] = {"F32", "F16", "BF16"};
+  return options_name(info.param) + "_" + types[std::get<5>(info.param)];
+}
+
+// For suites whose cases loop over the dtypes themselves (the parameter's dtype is ignored).
+inline std::string options_only_name(const ::testing::TestParamInfo<Combination>& info) {
+  return options_name(info.param);
 }
 
 // A random problem of one combination and shape.  Inputs ~ N(0, 1/d) (so that a·b = O(1)), a
