@@ -35,11 +35,11 @@ template <typename F> fnceStatus_t guarded(const char* where, F&& body) noexcept
   }
 }
 
-fnceStatus_t check_backend(fnceBackend_t backend) {
-  if (backend != FNCE_BACKEND_CUDA && backend != FNCE_BACKEND_CPU)
+fnceStatus_t check_backend(const fnceBackend_t& backend) {
+  const int b = raw_enum(backend); // never load an out-of-range value as the enum
+  if (b != FNCE_BACKEND_CUDA && b != FNCE_BACKEND_CPU)
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %lld",
-                static_cast<long long>(backend));
+                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %d", b);
   return FNCE_SUCCESS;
 }
 
@@ -85,7 +85,7 @@ fnceStatus_t fnceLossParamsInit(fnceLossParams* p) {
 }
 
 const char* fnceGetStatusString(fnceStatus_t s) {
-  switch (s) {
+  switch (raw_enum(s)) { // a C caller may pass any int
   case FNCE_SUCCESS:
     return "FNCE_SUCCESS";
   case FNCE_ERROR_INVALID_VALUE:
@@ -178,9 +178,10 @@ fnceStatus_t fnceBackward(const fnceLossParams* p, const float* row_lse, const f
 
 int fnceBackendIsAvailable(fnceBackend_t backend) {
   try {
-    if (backend == FNCE_BACKEND_CPU)
+    const int b = raw_enum(backend);
+    if (b == FNCE_BACKEND_CPU)
       return 1;
-    if (backend == FNCE_BACKEND_CUDA)
+    if (b == FNCE_BACKEND_CUDA)
       return cuda_backend::available() ? 1 : 0;
   } catch (...) {
   }
@@ -240,12 +241,13 @@ fnceStatus_t fnceMemcpy(fnceBackend_t backend, void* dst, const void* src, size_
   return guarded("fnceMemcpy", [&] {
     if (fnceStatus_t s = check_backend(backend); s != FNCE_SUCCESS)
       return s;
-    if (kind != FNCE_COPY_HOST_TO_BACKEND && kind != FNCE_COPY_BACKEND_TO_HOST &&
-        kind != FNCE_COPY_BACKEND_TO_BACKEND)
+    const int k = raw_enum(kind);
+    if (k != FNCE_COPY_HOST_TO_BACKEND && k != FNCE_COPY_BACKEND_TO_HOST &&
+        k != FNCE_COPY_BACKEND_TO_BACKEND)
       return fail(FNCE_ERROR_INVALID_VALUE,
                   "kind must be FNCE_COPY_HOST_TO_BACKEND (0), _BACKEND_TO_HOST (1) or "
-                  "_BACKEND_TO_BACKEND (2), got %lld",
-                  static_cast<long long>(kind));
+                  "_BACKEND_TO_BACKEND (2), got %d",
+                  k);
     if (bytes == 0)
       return FNCE_SUCCESS;
     if (dst == nullptr)

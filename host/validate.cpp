@@ -17,44 +17,44 @@ bool product_fits(int64_t a, int64_t b, int64_t limit = kInt64Max) {
 }
 
 // An enum is range-checked through its integer value: a caller may store anything in it.
-template <typename E> bool in_range(E v, int lo, int hi) {
-  const long long x = static_cast<long long>(v);
+template <typename E> bool in_range(const E& v, int lo, int hi) {
+  const int x = raw_enum(v);
   return x >= lo && x <= hi;
 }
 
 fnceStatus_t check_enums(const fnceLossParams& p) {
   if (!in_range(p.backend, FNCE_BACKEND_CUDA, FNCE_BACKEND_CPU))
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %lld",
-                static_cast<long long>(p.backend));
+                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %d",
+                raw_enum(p.backend));
   if (!in_range(p.dtype, FNCE_F32, FNCE_BF16))
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "dtype must be FNCE_F32 (0), FNCE_F16 (1) or FNCE_BF16 (2), got %lld",
-                static_cast<long long>(p.dtype));
+                "dtype must be FNCE_F32 (0), FNCE_F16 (1) or FNCE_BF16 (2), got %d",
+                raw_enum(p.dtype));
   if (!in_range(p.similarity, FNCE_SIM_DOT, FNCE_SIM_NEG_SQ_DIST))
     return fail(FNCE_ERROR_INVALID_VALUE,
                 "similarity must be FNCE_SIM_DOT (0), FNCE_SIM_COSINE (1) or "
-                "FNCE_SIM_NEG_SQ_DIST (2), got %lld",
-                static_cast<long long>(p.similarity));
+                "FNCE_SIM_NEG_SQ_DIST (2), got %d",
+                raw_enum(p.similarity));
   if (!in_range(p.positives, FNCE_POSITIVES_DIAGONAL, FNCE_POSITIVES_VIEW_PAIRS))
     return fail(FNCE_ERROR_INVALID_VALUE,
                 "positives must be FNCE_POSITIVES_DIAGONAL (0), _TARGETS (1), _LABELS (2) or "
-                "_VIEW_PAIRS (3), got %lld",
-                static_cast<long long>(p.positives));
+                "_VIEW_PAIRS (3), got %d",
+                raw_enum(p.positives));
   if (!in_range(p.normalizer, FNCE_NORMALIZER_ALL, FNCE_NORMALIZER_NEGATIVES))
     return fail(FNCE_ERROR_INVALID_VALUE,
                 "normalizer must be FNCE_NORMALIZER_ALL (0) or FNCE_NORMALIZER_NEGATIVES (1), "
-                "got %lld",
-                static_cast<long long>(p.normalizer));
+                "got %d",
+                raw_enum(p.normalizer));
   if (!in_range(p.direction, FNCE_DIRECTION_ROWS, FNCE_DIRECTION_SYMMETRIC))
     return fail(FNCE_ERROR_INVALID_VALUE,
                 "direction must be FNCE_DIRECTION_ROWS (0) or FNCE_DIRECTION_SYMMETRIC (1), "
-                "got %lld",
-                static_cast<long long>(p.direction));
+                "got %d",
+                raw_enum(p.direction));
   if (!in_range(p.reduction, FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE))
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "reduction must be FNCE_REDUCTION_MEAN (0), _SUM (1) or _NONE (2), got %lld",
-                static_cast<long long>(p.reduction));
+                "reduction must be FNCE_REDUCTION_MEAN (0), _SUM (1) or _NONE (2), got %d",
+                raw_enum(p.reduction));
   return FNCE_SUCCESS;
 }
 
@@ -72,16 +72,6 @@ fnceStatus_t check_extent(const char* rows_name, int64_t rows, const char* ld_na
 }
 
 } // namespace
-
-const char* backend_name(fnceBackend_t b) {
-  switch (b) {
-  case FNCE_BACKEND_CUDA:
-    return "FNCE_BACKEND_CUDA";
-  case FNCE_BACKEND_CPU:
-    return "FNCE_BACKEND_CPU";
-  }
-  return "an unknown backend";
-}
 
 fnceStatus_t validate(const fnceLossParams* params, Problem* out) {
   if (params == nullptr)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 
 #include "flashnce/flashnce.h"
 #include "host/backend.h"
@@ -36,7 +37,14 @@ fnceStatus_t validate_backward_arguments(const Problem& pr, const float* row_lse
 // `needed` is 0.
 fnceStatus_t validate_workspace(size_t needed, const void* workspace, size_t workspace_bytes);
 
-// Out-of-range values are reported by number; these give the readable names for messages.
-const char* backend_name(fnceBackend_t b);
+// The integer stored in an enum field or parameter, read through its bytes: a C caller may store
+// any int there, and loading an out-of-range value *as the enum* is undefined behaviour in C++
+// (UBSan's -fsanitize=enum flags it).  Every range check goes through this.
+template <typename E> int raw_enum(const E& v) {
+  static_assert(sizeof(E) == sizeof(int), "the API's enums are int-sized");
+  int x;
+  std::memcpy(&x, &v, sizeof x);
+  return x;
+}
 
 } // namespace flashnce
