@@ -122,6 +122,10 @@ PRESETS = {
 }
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
 def _pick(table: dict, value: Any, what: str):
     if isinstance(value, str):
         key = value.lower()
@@ -200,10 +204,10 @@ def make_config(
         else:
             positives = preset["positives"]
     return LossConfig(
-        similarity=_pick(_SIMILARITY, similarity or preset["similarity"], "similarity"),
+        similarity=_pick(_SIMILARITY, _or(similarity, preset["similarity"]), "similarity"),
         positives=_pick(_POSITIVES, positives, "positives"),
-        normalizer=_pick(_NORMALIZER, normalizer or preset["normalizer"], "normalizer"),
-        direction=_pick(_DIRECTION, direction or preset["direction"], "direction"),
+        normalizer=_pick(_NORMALIZER, _or(normalizer, preset["normalizer"]), "normalizer"),
+        direction=_pick(_DIRECTION, _or(direction, preset["direction"]), "direction"),
         reduction=_pick(_REDUCTION, reduction, "reduction"),
         exclude_self=bool(exclude_self),
         allow_tf32=bool(allow_tf32),

@@ -341,3 +341,21 @@ def test_generic_dlpack_object_on_cpu():
     want = flashnce.forward(a, b, 1.5, loss="clip")
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.asarray(g), w)
+
+
+def test_enum_options_are_accepted():
+    # Options may be given as the binding's enums, including value-0 members (DOT, ALL, ROWS).
+    C = flashnce._C
+    a = np.array([[1.0, 2.0], [0.5, -1.0]], np.float32)
+    by_enum = flashnce.make_config(
+        "clip",
+        similarity=C.Similarity.DOT,
+        normalizer=C.Normalizer.ALL,
+        direction=C.Direction.ROWS,
+    )
+    assert by_enum == flashnce.make_config("infonce")
+    got, _, _ = flashnce.forward(
+        a, a, 1.0, loss="clip", similarity=C.Similarity.DOT, direction=C.Direction.ROWS
+    )
+    want, _, _ = flashnce.forward(a, a, 1.0)
+    assert float(got) == float(want)
