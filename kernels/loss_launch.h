@@ -23,7 +23,10 @@ struct LaunchResult {
 };
 
 // Tile configurations (each one a traits struct in kernels/loss/loss_traits.cuh).
-enum class TileConfig : int { generic = 0 };
+enum class TileConfig : int {
+  generic = 0, // GenericTraits: FFMA logit GEMM, every dtype
+  mma = 1,     // MmaTraits: tensor-core logit GEMM (bf16/f16 m16n8k16; f32 -> TF32 m16n8k8)
+};
 
 // The shape facts the host needs for workspace sizes (must match the traits; checked by
 // static_assert in the instantiation files).
@@ -32,7 +35,7 @@ struct TileShape {
   int block_n;
 };
 constexpr TileShape tile_shape(TileConfig c) {
-  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 64};
+  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 64}; // same tiles
 }
 
 // Forward: norms pre-pass (COSINE / NEG_SQ_DIST), main kernel on fp.grid_rows blocks, column merge
@@ -43,6 +46,7 @@ template <class Traits> LaunchResult run_forward(const ForwardParams& fp, cudaSt
 template <class Traits> LaunchResult run_backward(const BackwardParams& bp, cudaStream_t stream);
 
 template <typename Element> struct GenericTraits;
+template <typename Element> struct MmaTraits;
 struct half_t; // kernels/common/numeric.cuh
 struct bfloat16_t;
 

@@ -45,12 +45,26 @@ constexpr size_t align_up(size_t x) {
   return (x + kAlign - 1) / kAlign * kAlign;
 }
 
-// The tile configuration for (arch, dtype, d).  Only the generic FFMA configuration exists so
-// far (the tensor-core configurations are not written yet); it is correct for every arch, dtype
-// and d, so it is the answer everywhere.  No measurement justifies any other choice yet.
-constexpr TileConfig select_config(int /*arch*/, fnceDataType_t /*dtype*/, int64_t /*d*/) {
-  return TileConfig::generic;
+// The tile configuration for (arch, dtype, d, allow_tf32):
+//   - bf16 / f16 on sm_80+: tensor cores (mma.sync m16n8k16, f32 accumulation) for the logit GEMM;
+//   - f32 with allow_tf32 on sm_80+: TF32 m16n8k8;
+//   - otherwise (exact f32, or an older arch): the generic FFMA configuration.
+// Both share the 64 x 64 tiles; d does not change the choice yet.  No GPU measurement exists yet
+// (none was available to this work): the choice rests on tensor-core vs FFMA peak throughput, not
+// on a benchmark, and is to be revisited with bench/ results.
+constexpr TileConfig select_config(int arch, fnceDataType_t dtype, int64_t /*d*/, bool tf32) {
+  if (arch < 80)
+    return TileConfig::generic;
+  if (dtype == FNCE_F32)
+    return tf32 ? TileConfig::mma : TileConfig::generic;
+  return TileConfig::mma;
 }
+static_assert(select_config(80, FNCE_BF16, 128, false) == TileConfig::mma, "bf16 on tensor cores");
+static_assert(select_config(90, FNCE_F32, 128, false) == TileConfig::generic,
+              "exact f32 by default");
+static_assert(select_config(90, FNCE_F32, 128, true) == TileConfig::mma, "TF32 when allowed");
+static_assert(select_config(75, FNCE_F16, 128, false) == TileConfig::generic,
+              "no mma.sync before sm_80");
 
 fnceStatus_t cuda_failure(const char* what, cudaError_t e) {
   (void)cudaGetLastError(); // clear a non-sticky error so that later calls start clean
@@ -79,6 +93,10 @@ fnceStatus_t query_device(Device* dev) {
   dev->arch = 10 * major + minor;
   dev->sm_count = sms > 0 ? sms : 1;
   return FNCE_SUCCESS;
+}
+
+TileConfig config_for(const Problem& pr, const Device& dev) {
+  return select_config(dev.arch, pr.p.dtype, pr.p.d, pr.p.allow_tf32 != 0);
 }
 
 bool symmetric(const Problem& pr) {
@@ -215,7 +233,7 @@ fnceStatus_t forward_workspace_size(const Problem& pr, size_t* bytes) {
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  (void)forward_params(pr, select_config(dev.arch, pr.p.dtype, pr.p.d), dev, nullptr, bytes);
+  (void)forward_params(pr, config_for(pr, dev), dev, nullptr, bytes);
   return FNCE_SUCCESS;
 }
 
@@ -223,7 +241,7 @@ fnceStatus_t backward_workspace_size(const Problem& pr, size_t* bytes) {
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  (void)backward_params(pr, select_config(dev.arch, pr.p.dtype, pr.p.d), nullptr, bytes);
+  (void)backward_params(pr, config_for(pr, dev), nullptr, bytes);
   return FNCE_SUCCESS;
 }
 
@@ -232,7 +250,7 @@ fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  const TileConfig c = select_config(dev.arch, pr.p.dtype, pr.p.d);
+  const TileConfig c = config_for(pr, dev);
   size_t needed = 0;
   ForwardParams f = forward_params(pr, c, dev, workspace, &needed);
   if (workspace_bytes < needed) // the API layer checked the same formula; a guard, not a path
@@ -247,7 +265,10 @@ fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_
       f.col_loss = loss + pr.p.n;
   }
   const LaunchResult r =
-      run_forward_dtype<kernels::GenericTraits>(pr.p.dtype, f, static_cast<cudaStream_t>(stream));
+      c == TileConfig::mma
+          ? run_forward_dtype<kernels::MmaTraits>(pr.p.dtype, f, static_cast<cudaStream_t>(stream))
+          : run_forward_dtype<kernels::GenericTraits>(pr.p.dtype, f,
+                                                      static_cast<cudaStream_t>(stream));
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }
 
@@ -257,7 +278,7 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  const TileConfig c = select_config(dev.arch, pr.p.dtype, pr.p.d);
+  const TileConfig c = config_for(pr, dev);
   size_t needed = 0;
   BackwardParams b = backward_params(pr, c, workspace, &needed);
   if (workspace_bytes < needed)
@@ -272,7 +293,10 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
   if (grad_a == nullptr && b.grad_b == nullptr && grad_logit_scale == nullptr)
     return FNCE_SUCCESS;
   const LaunchResult r =
-      run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, static_cast<cudaStream_t>(stream));
+      c == TileConfig::mma
+          ? run_backward_dtype<kernels::MmaTraits>(pr.p.dtype, b, static_cast<cudaStream_t>(stream))
+          : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b,
+                                                       static_cast<cudaStream_t>(stream));
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }
 

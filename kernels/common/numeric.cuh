@@ -12,13 +12,6 @@
 #include <cuda_fp16.h>
 #endif
 
-// Loop unrolling hint understood by both compilers (no unknown-pragma warnings under g++).
-#if defined(__CUDACC__)
-#define FLASHNCE_UNROLL _Pragma("unroll")
-#else
-#define FLASHNCE_UNROLL _Pragma("GCC unroll 8")
-#endif
-
 namespace flashnce {
 namespace kernels {
 

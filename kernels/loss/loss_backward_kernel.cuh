@@ -26,6 +26,7 @@
 #include "kernels/common/shared_memory.cuh"
 #include "kernels/loss/loss_common.cuh"
 #include "kernels/loss/loss_forward_kernel.cuh"
+#include "kernels/loss/loss_tile.cuh"
 #include "kernels/loss_params.h"
 
 namespace flashnce {
@@ -110,13 +111,14 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const bool sym = p.symmetric != 0;
   const bool self = p.self_mode != 0;
 
-  float* As = dynamic_shared_memory<float>();
-  float* Bs = As + BK * BM; // logit operand chunk, then the Y chunk of the gradient GEMM
-  float* C = Bs + BK * BN;  // coefficient tile [BM][SN]
-  GradStats* r_row = reinterpret_cast<GradStats*>(C + BM * SN); // row stats of tile row index
-  GradStats* r_col = r_row + BM;                                // column stats of it
-  GradStats* c_row = r_col + BM;                                // row stats of tile column
-  GradStats* c_col = c_row + BN;                                // column stats of it
+  char* smem = dynamic_shared_memory<char>();
+  void* ops = smem;                           // operands of the logit GEMM, then ...
+  float* Ys = reinterpret_cast<float*>(smem); // ... the Y chunk [BK][BD] of the gradient GEMM
+  float* C = reinterpret_cast<float*>(smem + Tr::kOperandBytes); // coefficient tile [BM][SN]
+  GradStats* r_row = reinterpret_cast<GradStats*>(C + BM * SN);  // row stats of tile row index
+  GradStats* r_col = r_row + BM;                                 // column stats of it
+  GradStats* c_row = r_col + BM;                                 // row stats of tile column
+  GradStats* c_col = c_row + BN;                                 // column stats of it
   float* norm_r = reinterpret_cast<float*>(c_col + BN);
   float* norm_c = norm_r + BM;
   float* part_sum = norm_c + BN;                   // [BM][threadsN]
@@ -158,20 +160,20 @@ __global__ void __launch_bounds__(Tr::kThreads)
     const int64_t dc = ch * BD;
     const bool first = ch == 0;
     float acc[TM][TN];
-    FLASHNCE_UNROLL
+#pragma unroll
     for (int i = 0; i < TM; ++i)
-      FLASHNCE_UNROLL
-    for (int j = 0; j < TN; ++j)
-      acc[i][j] = 0.0f;
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        acc[i][j] = 0.0f;
     float rsum[TM], rdot[TM], gs = 0.0f;
-    FLASHNCE_UNROLL
+#pragma unroll
     for (int i = 0; i < TM; ++i)
       rsum[i] = rdot[i] = 0.0f;
 
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t col0 = ct * BN;
       float s_acc[TM][TN];
-      tile_dot<Tr>(s_acc, As, Bs, x, ldx, R, y, ldy, Cn, p.d, row0, col0, tid);
+      tile_logit_dots<Tr>(s_acc, ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0, tid);
       // tile_dot ends after a barrier that follows the previous tile's last shared-memory read:
       // the column-side data can be replaced now.
       if (tid < BN) {
@@ -181,11 +183,11 @@ __global__ void __launch_bounds__(Tr::kThreads)
         norm_c[tid] = (has_norms && g < Cn) ? ny[g] : 0.0f;
       }
       __syncthreads();
-      FLASHNCE_UNROLL
+#pragma unroll
       for (int i = 0; i < TM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
         const int64_t gr = row0 + r;
-        FLASHNCE_UNROLL
+#pragma unroll
         for (int j = 0; j < TN; ++j) {
           const int c = tx + j * Tr::kThreadsN;
           const int64_t gc = col0 + c;
@@ -221,36 +223,36 @@ __global__ void __launch_bounds__(Tr::kThreads)
       // acc[BM x BD] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BD], in BK-row chunks.
       for (int kk0 = 0; kk0 < BN; kk0 += BK) {
         __syncthreads(); // C written / previous Y chunk consumed
-        FLASHNCE_UNROLL
+#pragma unroll
         for (int q = 0; q < (BK * BD) / Tr::kThreads; ++q) {
           const int idx = tid + q * Tr::kThreads;
           const int kk = idx / BD;
           const int k = idx % BD;
           const int64_t gy = col0 + kk0 + kk;
           const int64_t gk = dc + k;
-          Bs[kk * BD + k] = (gy < Cn && gk < p.d) ? to_float(y[gy * ldy + gk]) : 0.0f;
+          Ys[kk * BD + k] = (gy < Cn && gk < p.d) ? to_float(y[gy * ldy + gk]) : 0.0f;
         }
         __syncthreads();
-        FLASHNCE_UNROLL
+#pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
           float af[TM], bf[TN];
-          FLASHNCE_UNROLL
+#pragma unroll
           for (int i = 0; i < TM; ++i)
             af[i] = C[(ty + i * Tr::kThreadsM) * SN + kk0 + kk];
-          FLASHNCE_UNROLL
+#pragma unroll
           for (int j = 0; j < TN; ++j)
-            bf[j] = Bs[kk * BD + tx + j * Tr::kThreadsN];
-          FLASHNCE_UNROLL
+            bf[j] = Ys[kk * BD + tx + j * Tr::kThreadsN];
+#pragma unroll
           for (int i = 0; i < TM; ++i)
-            FLASHNCE_UNROLL
-          for (int j = 0; j < TN; ++j)
-            acc[i][j] += af[i] * bf[j];
+#pragma unroll
+            for (int j = 0; j < TN; ++j)
+              acc[i][j] += af[i] * bf[j];
         }
       }
     }
 
     if (first) { // per-row sums over the whole column range, in a fixed order
-      FLASHNCE_UNROLL
+#pragma unroll
       for (int i = 0; i < TM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
         part_sum[r * Tr::kThreadsN + tx] = rsum[i];
@@ -275,8 +277,8 @@ __global__ void __launch_bounds__(Tr::kThreads)
     }
     if (out == nullptr)
       break;
-    // Epilogue: out = alpha_r * acc + beta_r * x_r, written once in the output dtype.
-    FLASHNCE_UNROLL
+// Epilogue: out = alpha_r * acc + beta_r * x_r, written once in the output dtype.
+#pragma unroll
     for (int i = 0; i < TM; ++i) {
       const int r = ty + i * Tr::kThreadsM;
       const int64_t gr = row0 + r;
@@ -292,7 +294,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
         alpha = 2.0f * scale;
         beta = -2.0f * scale * row_sum[r];
       }
-      FLASHNCE_UNROLL
+#pragma unroll
       for (int j = 0; j < TN; ++j) {
         const int64_t gk = dc + tx + j * Tr::kThreadsN;
         if (gk >= p.d)

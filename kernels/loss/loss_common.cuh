@@ -150,7 +150,7 @@ template <int ROWS, int K, int THREADS, typename T>
 __device__ inline void load_tile_transposed(float* dst, const T* x, int64_t ld, int64_t rows,
                                             int64_t depth, int64_t row0, int64_t k0, int tid) {
   static_assert((ROWS * K) % THREADS == 0, "even split");
-  FLASHNCE_UNROLL
+#pragma unroll
   for (int q = 0; q < (ROWS * K) / THREADS; ++q) {
     const int idx = tid + q * THREADS;
     const int r = idx / K;
@@ -169,7 +169,7 @@ __device__ inline void load_tile_transposed(float* dst, const T* x, int64_t ld, 
 template <int THREADS, typename V> __device__ inline V block_sum(V v, V* buf, int tid) {
   buf[tid] = v;
   __syncthreads();
-  FLASHNCE_UNROLL
+#pragma unroll
   for (int stride = THREADS / 2; stride > 0; stride /= 2) {
     if (tid < stride)
       buf[tid] = buf[tid] + buf[tid + stride];

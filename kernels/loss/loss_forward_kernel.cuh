@@ -20,6 +20,7 @@
 #include "kernels/common/numeric.cuh"
 #include "kernels/common/shared_memory.cuh"
 #include "kernels/loss/loss_common.cuh"
+#include "kernels/loss/loss_tile.cuh"
 #include "kernels/loss_params.h"
 
 namespace flashnce {
@@ -44,7 +45,7 @@ __global__ void __launch_bounds__(256) row_norms_kernel(__grid_constant__ const 
     const float v = to_float(x[r * ld + k]);
     ss += v * v;
   }
-  FLASHNCE_UNROLL
+#pragma unroll
   for (int off = 16; off > 0; off /= 2)
     ss += __shfl_xor_sync(0xffffffffu, ss, off);
   if (lane == 0) {
@@ -58,72 +59,18 @@ __global__ void __launch_bounds__(256) row_norms_kernel(__grid_constant__ const 
   }
 }
 
-// sim from the raw dot product and the pre-pass norms.
-__device__ inline float similarity_from_dot(const ProblemParams& p, float dot, float norm_x,
-                                            float norm_y) {
-  switch (p.similarity) {
-  case Similarity::dot:
-    return dot;
-  case Similarity::cosine:
-    return dot * fabsf(norm_x) * fabsf(norm_y);
-  case Similarity::neg_sq_dist:
-    return 2.0f * dot - norm_x - norm_y;
-  }
-  return dot;
-}
-
-// The logit GEMM of one tile: acc[i][j] = x_{row0 + ty + i*TM_STRIDE} . y_{col0 + tx + j*...}
-// over the full depth d, in kBlockK chunks through shared memory (ragged edges zero-filled).
-template <class Tr>
-__device__ inline void tile_dot(float (&acc)[Tr::kThreadM][Tr::kThreadN], float* As, float* Bs,
-                                const typename Tr::T* x, int64_t ldx, int64_t rows_x,
-                                const typename Tr::T* y, int64_t ldy, int64_t rows_y, int64_t d,
-                                int64_t row0, int64_t col0, int tid) {
-  const int ty = tid / Tr::kThreadsN;
-  const int tx = tid % Tr::kThreadsN;
-  FLASHNCE_UNROLL
-  for (int i = 0; i < Tr::kThreadM; ++i)
-    FLASHNCE_UNROLL
-  for (int j = 0; j < Tr::kThreadN; ++j)
-    acc[i][j] = 0.0f;
-  for (int64_t k0 = 0; k0 < d; k0 += Tr::kBlockK) {
-    __syncthreads(); // the previous chunk (or tile) is no longer read
-    load_tile_transposed<Tr::kBlockM, Tr::kBlockK, Tr::kThreads>(As, x, ldx, rows_x, d, row0, k0,
-                                                                 tid);
-    load_tile_transposed<Tr::kBlockN, Tr::kBlockK, Tr::kThreads>(Bs, y, ldy, rows_y, d, col0, k0,
-                                                                 tid);
-    __syncthreads();
-    FLASHNCE_UNROLL
-    for (int kk = 0; kk < Tr::kBlockK; ++kk) {
-      float af[Tr::kThreadM], bf[Tr::kThreadN];
-      FLASHNCE_UNROLL
-      for (int i = 0; i < Tr::kThreadM; ++i)
-        af[i] = As[kk * Tr::kBlockM + ty + i * Tr::kThreadsM];
-      FLASHNCE_UNROLL
-      for (int j = 0; j < Tr::kThreadN; ++j)
-        bf[j] = Bs[kk * Tr::kBlockN + tx + j * Tr::kThreadsN];
-      FLASHNCE_UNROLL
-      for (int i = 0; i < Tr::kThreadM; ++i)
-        FLASHNCE_UNROLL
-      for (int j = 0; j < Tr::kThreadN; ++j)
-        acc[i][j] += af[i] * bf[j];
-    }
-  }
-}
-
 // Main forward kernel.  Grid: G blocks (G = number of row tiles for ROWS; bounded by the device
 // for SYMMETRIC); block g owns row tiles g, g + G, ...
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads)
     forward_main_kernel(__grid_constant__ const ForwardParams fp) {
   using T = typename Tr::T;
-  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BK = Tr::kBlockK;
+  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN;
   constexpr int SN = BN + 1; // padded row of the logit tile
   const ProblemParams& p = fp.pr;
-  float* smem = dynamic_shared_memory<float>();
-  float* As = smem;
-  float* Bs = As + BK * BM;
-  float* S = Bs + BK * BN;
+  char* smem = dynamic_shared_memory<char>();
+  void* ops = smem; // operand tiles of the logit GEMM
+  float* S = reinterpret_cast<float*>(smem + Tr::kOperandBytes);
   uint8_t* F = reinterpret_cast<uint8_t*>(S + BM * SN);
 
   const int tid = threadIdx.x;
@@ -143,14 +90,14 @@ __global__ void __launch_bounds__(Tr::kThreads)
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t col0 = ct * BN;
       float acc[Tr::kThreadM][Tr::kThreadN];
-      tile_dot<Tr>(acc, As, Bs, a, p.lda, p.n, b, p.ldb, p.m, p.d, row0, col0, tid);
-      // Epilogue: logits and pair flags into shared memory.
-      FLASHNCE_UNROLL
+      tile_logit_dots<Tr>(acc, ops, S, a, p.lda, p.n, b, p.ldb, p.m, p.d, row0, col0, tid);
+// Epilogue: logits and pair flags into shared memory.
+#pragma unroll
       for (int i = 0; i < Tr::kThreadM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
         const int64_t gi = row0 + r;
         const float nx = (gi < p.n && p.similarity != Similarity::dot) ? p.norm_a[gi] : 0.0f;
-        FLASHNCE_UNROLL
+#pragma unroll
         for (int j = 0; j < Tr::kThreadN; ++j) {
           const int c = tx + j * Tr::kThreadsN;
           const int64_t gj = col0 + c;

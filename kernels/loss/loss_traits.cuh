@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/numeric.cuh"
 #include "kernels/loss_params.h"
@@ -44,19 +45,51 @@ template <typename Element> struct GenericTraits {
                 "forward: one thread per tile row and one per tile column reduce at once");
   static_assert(kBlockM * kThreadsN <= kThreads * 4, "row-partial reduction buffer size");
 
-  // Forward main kernel: As[K][M] + Bs[K][N] (f32) + S[M][N+1] (f32) + flags[M][N] (bytes).
+  // The logit GEMM runs on FFMA (no tensor cores).
+  static constexpr bool kMma = false;
+  static constexpr bool kTf32 = false;
+  static constexpr bool kBf16 = false;
+  // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
+  static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
+  static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
+
+  // Forward main kernel: operands + S[M][N+1] (f32) + flags[M][N] (bytes).
   static constexpr size_t kForwardSmem =
-      sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN + kBlockM * (kBlockN + 1)) +
-      size_t(kBlockM) * kBlockN;
-  // Gradient kernel: As, Bs (also the Y chunk), C[M][N+1], 4 x GradStats per tile side,
-  // norms of both sides, the per-row partials (2 x M x threadsN), rowsum/rowdot, the scale
-  // partials.
+      kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
+  // Gradient kernel: operands (also the Y chunk), C[M][N+1], 2 x GradStats per tile row and per
+  // tile column, norms of both sides, the per-row partials (2 x M x threadsN), rowsum/rowdot, the
+  // scale partials.
   static constexpr size_t kGradSmem =
-      sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN + kBlockM * (kBlockN + 1)) +
+      kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
       sizeof(float) * (2 * kBlockM * kThreadsN + 2 * kBlockM + kThreads);
   static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 48 * 1024,
                 "the generic configuration runs without the > 48 KB opt-in");
+};
+
+// Tensor-core configuration (sm_80+): the same tiles and epilogues as GenericTraits; the logit
+// GEMM on mma.sync with f32 accumulation.  Element = bfloat16_t / half_t: m16n8k16 on the raw
+// 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
+// m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
+// The gradient GEMM (G x Y) stays on FFMA in this configuration.
+template <typename Element> struct MmaTraits : GenericTraits<Element> {
+  using Base = GenericTraits<Element>;
+  static constexpr bool kMma = true;
+  static constexpr bool kTf32 = sizeof(Element) == 4;
+  static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+  // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
+  // elements; the padding staggers the rows across banks).
+  static constexpr int kMmaChunk = kTf32 ? 16 : 32;
+  static constexpr int kMmaLd = kMmaChunk + (kTf32 ? 4 : 8);
+  static constexpr size_t kOperandBytes =
+      (kTf32 ? sizeof(float) : sizeof(uint16_t)) * size_t(Base::kBlockM + Base::kBlockN) * kMmaLd;
+  static_assert(kMmaChunk % (kTf32 ? 8 : 16) == 0, "whole mma k-steps per chunk");
+  static_assert((Base::kBlockM * kMmaChunk) % Base::kThreads == 0, "operand chunk loads evenly");
+  static_assert(kOperandBytes >= sizeof(float) * Base::kBlockK * Base::kBlockD, "Y chunk fits");
+  static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
+  static constexpr size_t kForwardSmem = Base::kForwardSmem - Base::kOperandBytes + kOperandBytes;
+  static constexpr size_t kGradSmem = Base::kGradSmem - Base::kOperandBytes + kOperandBytes;
+  static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 48 * 1024, "no > 48 KB opt-in needed");
 };
 
 } // namespace kernels

@@ -185,6 +185,7 @@ struct Inputs {
   Combo c;
   Shape s;
   float scale;
+  int allow_tf32 = 0;
   std::vector<float> a, b; // with padding up to lda / ldb (padding = 4096: reading it shows)
   std::vector<int64_t> targets, labels_a, labels_b;
 };
@@ -294,6 +295,7 @@ Result run(const Inputs& in, fnceReduction_t red, fnceBackend_t be,
   p.normalizer = c.norm;
   p.direction = c.dir;
   p.reduction = red;
+  p.allow_tf32 = in.allow_tf32;
 
   const int64_t loss_count = red == FNCE_REDUCTION_NONE ? n + (sym ? m : 0) : 1;
   Buffer loss(be, size_t(loss_count) * 4), row_lse(be, size_t(n) * 4),
@@ -684,6 +686,33 @@ TEST(Kernels, OptionalGradientsAlone) {
     if (opt.grad_scale)
       expect_close("grad_logit_scale alone", {got.grad_scale}, {ref.grad_scale}, tol.grad_rtol,
                    tol.grad_atol);
+  }
+}
+
+// allow_tf32 (f32 on TF32 tensor cores).  The usual inputs (k/64) are exact in TF32, so the f32
+// bounds hold; inputs with full 24-bit mantissas must then give a different (rounded) loss, which
+// shows that the TF32 path really ran, within TF32's bound (2^-10 relative per input, x 2 x 4).
+TEST(Kernels, Tf32TensorCores) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceSimilarity_t sim : {FNCE_SIM_DOT, FNCE_SIM_COSINE, FNCE_SIM_NEG_SQ_DIST}) {
+    Inputs in = make_inputs(basic(sim, FNCE_F32), Shape{123, 130, 65, 67, 65}, 31);
+    in.allow_tf32 = 1;
+    const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
+    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("tf32 exact inputs ") + name(sim),
+            {1.0f});
+    for (float& v : in.a)
+      v = v * (1.0f + 1.0f / 3.0f) + 1e-3f; // full mantissas
+    for (float& v : in.b)
+      v = v * (1.0f - 1.0f / 7.0f) - 1e-3f;
+    const Result ref2 = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
+    const Result tf32 = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    in.allow_tf32 = 0;
+    const Result exact = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    EXPECT_NE(float_bits(tf32.loss[0]), float_bits(exact.loss[0]))
+        << "allow_tf32 = 1 gave the exact-f32 loss bit for bit: the TF32 path did not run";
+    expect_close(std::string("tf32 loss ") + name(sim), tf32.loss, ref2.loss, 8e-3, 8e-3);
+    expect_close(std::string("exact f32 loss ") + name(sim), exact.loss, ref2.loss, 2e-5, 2e-5);
   }
 }
 

@@ -1,0 +1,16 @@
+// Instantiation: the tensor-core (mma.sync m16n8k16) loss kernels for bf16 inputs.  One translation
+// unit per (dtype x tile configuration) so that the build parallelises.
+#include "kernels/loss/loss_launch.cuh"
+
+namespace flashnce {
+namespace kernels {
+
+static_assert(MmaTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  MmaTraits<bfloat16_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
+              "tile_shape() must match the traits");
+
+template LaunchResult run_forward<MmaTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
+template LaunchResult run_backward<MmaTraits<bfloat16_t>>(const BackwardParams&, cudaStream_t);
+
+} // namespace kernels
+} // namespace flashnce

@@ -1,0 +1,16 @@
+// Instantiation: the tensor-core (mma.sync m16n8k16) loss kernels for f16 inputs.  One translation
+// unit per (dtype x tile configuration) so that the build parallelises.
+#include "kernels/loss/loss_launch.cuh"
+
+namespace flashnce {
+namespace kernels {
+
+static_assert(MmaTraits<half_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  MmaTraits<half_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
+              "tile_shape() must match the traits");
+
+template LaunchResult run_forward<MmaTraits<half_t>>(const ForwardParams&, cudaStream_t);
+template LaunchResult run_backward<MmaTraits<half_t>>(const BackwardParams&, cudaStream_t);
+
+} // namespace kernels
+} // namespace flashnce

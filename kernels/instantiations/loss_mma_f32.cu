@@ -1,0 +1,16 @@
+// Instantiation: the TF32 tensor-core (mma.sync m16n8k8, allow_tf32) loss kernels for f32 inputs.
+// One translation unit per (dtype x tile configuration) so that the build parallelises.
+#include "kernels/loss/loss_launch.cuh"
+
+namespace flashnce {
+namespace kernels {
+
+static_assert(MmaTraits<float>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  MmaTraits<float>::kBlockN == tile_shape(TileConfig::mma).block_n,
+              "tile_shape() must match the traits");
+
+template LaunchResult run_forward<MmaTraits<float>>(const ForwardParams&, cudaStream_t);
+template LaunchResult run_backward<MmaTraits<float>>(const BackwardParams&, cudaStream_t);
+
+} // namespace kernels
+} // namespace flashnce
