@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include <atomic>
 #include <cstring>
 
 #include "host/backend.h"
@@ -33,29 +34,40 @@ cudaMemcpyKind to_cuda(fnceCopyKind_t kind) {
   return cudaMemcpyDefault; // unreachable: the API layer range-checks kind
 }
 
+// Once a device has been seen it stays (devices do not vanish from a running process), so the
+// hot path pays one atomic load; until then every call asks the runtime again and says why not.
+std::atomic<bool> g_device_seen{false};
+
 } // namespace
 
 fnceStatus_t check_device() {
+  if (g_device_seen.load(std::memory_order_relaxed))
+    return FNCE_SUCCESS;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    // cudaGetDeviceCount's error is sticky for this call only; clear it so later calls start clean.
+    // Do not leave the failure as this thread's last CUDA error for unrelated later calls.
     (void)cudaGetLastError();
     return fail(FNCE_ERROR_CUDA, "no CUDA device: cudaGetDeviceCount returned %s (%s)",
                 cudaGetErrorName(e), cudaGetErrorString(e));
   }
   if (count < 1)
     return fail(FNCE_ERROR_CUDA, "no CUDA device: cudaGetDeviceCount returned 0 devices");
+  g_device_seen.store(true, std::memory_order_relaxed);
   return FNCE_SUCCESS;
 }
 
 bool available() {
+  if (g_device_seen.load(std::memory_order_relaxed))
+    return true;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
   }
+  if (count > 0)
+    g_device_seen.store(true, std::memory_order_relaxed);
   return count > 0;
 }
 
