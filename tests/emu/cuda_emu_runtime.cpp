@@ -498,16 +498,28 @@ void resolve_shfl(Worker& w, unsigned base, unsigned mask) {
   }
 }
 
-float half_bits_to_float(std::uint16_t bits, MmaType type) {
+// f16 -> f32 for every bit pattern, computed once with the toolkit's conversion.
+const float* f16_table() {
+  static const float* table = [] {
+    auto* t = new float[65536];
+    for (std::uint32_t i = 0; i < 65536; ++i) {
+      __half_raw raw;
+      raw.x = static_cast<unsigned short>(i);
+      t[i] = __half2float(__half(raw));
+    }
+    return t;
+  }();
+  return table;
+}
+
+inline float half_bits_to_float(std::uint16_t bits, MmaType type, const float* f16) {
   if (type == MmaType::bf16) {
     std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
     float f;
     std::memcpy(&f, &u, 4);
     return f;
   }
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
+  return f16[bits];
 }
 
 float tf32_bits_to_float(std::uint32_t bits) {
@@ -550,6 +562,7 @@ void resolve_mma(Worker& w, unsigned base) {
       B[t + 4][g] = tf32_bits_to_float(b[1]);
     }
   } else {
+    const float* f16 = type == MmaType::f16 ? f16_table() : nullptr;
     for (unsigned l = 0; l < 32; ++l) {
       const auto* a = static_cast<const std::uint32_t*>(lanes[l].p_a);
       const auto* b = static_cast<const std::uint32_t*>(lanes[l].p_b);
@@ -557,30 +570,44 @@ void resolve_mma(Worker& w, unsigned base) {
       const unsigned rows[4] = {g, g + 8, g, g + 8};
       const unsigned cols[4] = {2 * t, 2 * t, 2 * t + 8, 2 * t + 8};
       for (int r = 0; r < 4; ++r) {
-        A[rows[r]][cols[r]] = half_bits_to_float(static_cast<std::uint16_t>(a[r] & 0xFFFFu), type);
-        A[rows[r]][cols[r] + 1] = half_bits_to_float(static_cast<std::uint16_t>(a[r] >> 16), type);
+        A[rows[r]][cols[r]] =
+            half_bits_to_float(static_cast<std::uint16_t>(a[r] & 0xFFFFu), type, f16);
+        A[rows[r]][cols[r] + 1] =
+            half_bits_to_float(static_cast<std::uint16_t>(a[r] >> 16), type, f16);
       }
       for (int r = 0; r < 2; ++r) {
         unsigned k = 2 * t + 8 * static_cast<unsigned>(r);
-        B[k][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] & 0xFFFFu), type);
-        B[k + 1][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] >> 16), type);
+        B[k][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] & 0xFFFFu), type, f16);
+        B[k + 1][g] = half_bits_to_float(static_cast<std::uint16_t>(b[r] >> 16), type, f16);
       }
     }
+  }
+  // Products of 16-bit (or tf32) inputs are exact in double; each sum is rounded once at the end.
+  double Bd[16][8];
+  for (int k = 0; k < K; ++k)
+    for (int c = 0; c < 8; ++c)
+      Bd[k][c] = B[k][c];
+  double acc[16][8];
+  for (int r = 0; r < 16; ++r) {
+    double row[8] = {0, 0, 0, 0, 0, 0, 0, 0}; // kept in registers
+    for (int k = 0; k < K; ++k) {
+      const double a = A[r][k];
+      for (int c = 0; c < 8; ++c)
+        row[c] += a * Bd[k][c];
+    }
+    for (int c = 0; c < 8; ++c)
+      acc[r][c] = row[c];
   }
   // All inputs are gathered; now each lane's D (which may alias its C) can be written.
   for (unsigned l = 0; l < 32; ++l) {
     const auto* c = static_cast<const float*>(lanes[l].p_c);
     auto* d = static_cast<float*>(lanes[l].p_out);
-    unsigned g = l >> 2, t = l & 3;
+    const unsigned g = l >> 2, t = l & 3;
     float out[4];
     for (int i = 0; i < 4; ++i) {
-      unsigned row = g + (i >= 2 ? 8u : 0u);
-      unsigned col = 2 * t + static_cast<unsigned>(i & 1);
-      // Products of 16-bit (or tf32) inputs are exact in double; the sum is rounded once.
-      double acc = 0.0;
-      for (int k = 0; k < K; ++k)
-        acc += static_cast<double>(A[row][k]) * static_cast<double>(B[k][col]);
-      out[i] = static_cast<float>(acc + static_cast<double>(c[i]));
+      const unsigned row = g + (i >= 2 ? 8u : 0u);
+      const unsigned col = 2 * t + static_cast<unsigned>(i & 1);
+      out[i] = static_cast<float>(acc[row][col] + static_cast<double>(c[i]));
     }
     for (int i = 0; i < 4; ++i)
       d[i] = out[i];
