@@ -98,12 +98,78 @@ __device__ inline float g_term(const GradStats& st, float s, uint8_t f) {
   return st.w * g;
 }
 
+// Tensor-core gradient GEMM (bf16 only): acc_s[:, sub] += C[BM x BN] * Y[BN x BD] with mma.sync
+// m16n8k16.  The coefficients are f32; each is split into bf16 hi + lo (G = hi + lo + O(2^-17 G))
+// and both halves are multiplied (bf16 x bf16 products are exact in f32), so the result keeps f32
+// accuracy.  Y (bf16 inputs) is exact.  Warps as in the logit GEMM: 16 x 32 slabs.
+template <class Tr>
+__device__ inline void grad_gemm_mma(float* acc_s, const float* C, uint16_t* Yt,
+                                     const typename Tr::T* y, int64_t ldy, int64_t rows_y,
+                                     int64_t d, int64_t col0, int64_t dsub, int sub, int tid) {
+  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD, BDA = Tr::kBlockDAcc;
+  constexpr int SN = BN + 1, LD = Tr::kGradLd;
+  static_assert(BM == 64 && BD == 64 && BN % 16 == 0, "8 warps of 16 x 32");
+  const int warp = tid / 32, lane = tid % 32;
+  const int g = lane >> 2, t = lane & 3;
+  const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
+  __syncthreads(); // C is written; the previous Yt is consumed
+  // Yt[n][k] = y[col0 + k][dsub + n] (k contiguous: the B fragment's pairs), zero outside.
+#pragma unroll
+  for (int q = 0; q < (BN * BD) / Tr::kThreads; ++q) {
+    const int idx = tid + q * Tr::kThreads;
+    const int k = idx / BD, n = idx % BD;
+    const int64_t gy = col0 + k, gk = dsub + n;
+    Yt[n * LD + k] = (gy < rows_y && gk < d) ? y[gy * ldy + gk].bits : uint16_t(0);
+  }
+  __syncthreads();
+  float c[4][4];
+#pragma unroll
+  for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      c[nt][e] = 0.0f;
+  auto split = [](float v0, float v1, uint32_t& hi, uint32_t& lo) {
+    const bfloat16_t h0 = from_float<bfloat16_t>(v0), h1 = from_float<bfloat16_t>(v1);
+    const bfloat16_t l0 = from_float<bfloat16_t>(v0 - to_float(h0));
+    const bfloat16_t l1 = from_float<bfloat16_t>(v1 - to_float(h1));
+    hi = uint32_t(h0.bits) | (uint32_t(h1.bits) << 16);
+    lo = uint32_t(l0.bits) | (uint32_t(l1.bits) << 16);
+  };
+#pragma unroll
+  for (int kk = 0; kk < BN; kk += 16) {
+    uint32_t ahi[4], alo[4];
+    const float* r0 = C + (wm + g) * SN + kk + 2 * t;
+    const float* r1 = C + (wm + g + 8) * SN + kk + 2 * t;
+    split(r0[0], r0[1], ahi[0], alo[0]);
+    split(r1[0], r1[1], ahi[1], alo[1]);
+    split(r0[8], r0[9], ahi[2], alo[2]);
+    split(r1[8], r1[9], ahi[3], alo[3]);
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const uint16_t* brow = Yt + (wn + nt * 8 + g) * LD + kk;
+      const uint32_t b[2] = {load_pair(brow + 2 * t), load_pair(brow + 2 * t + 8)};
+      mma_m16n8k16_bf16(c[nt], ahi, b, c[nt]);
+      mma_m16n8k16_bf16(c[nt], alo, b, c[nt]);
+    }
+  }
+  // Fragment-owned accumulator elements (the epilogue reads them after a barrier).
+#pragma unroll
+  for (int nt = 0; nt < 4; ++nt) {
+    const int col = sub * BD + wn + nt * 8 + 2 * t;
+    acc_s[(wm + g) * BDA + col] += c[nt][0];
+    acc_s[(wm + g) * BDA + col + 1] += c[nt][1];
+    acc_s[(wm + g + 8) * BDA + col] += c[nt][2];
+    acc_s[(wm + g + 8) * BDA + col + 1] += c[nt][3];
+  }
+}
+
 // Gradient kernel: one block per row tile of the launch's rows (a, or b when transposed).
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads)
     grad_kernel(__grid_constant__ const BackwardParams bp) {
   using T = typename Tr::T;
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD;
+  constexpr int BDA = Tr::kBlockDAcc; // output columns of d per pass over the column tiles
   constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN;
   constexpr int SN = BN + 1;
   const ProblemParams& p = bp.pr;
@@ -121,11 +187,13 @@ __global__ void __launch_bounds__(Tr::kThreads)
   GradStats* c_col = c_row + BN;                                 // column stats of it
   float* norm_r = reinterpret_cast<float*>(c_col + BN);
   float* norm_c = norm_r + BM;
-  float* part_sum = norm_c + BN;                   // [BM][threadsN]
-  float* part_dot = part_sum + BM * Tr::kThreadsN; // [BM][threadsN]
-  float* row_sum = part_dot + BM * Tr::kThreadsN;  // [BM]
-  float* row_dot = row_sum + BM;                   // [BM]
-  float* red = row_dot + BM;                       // [kThreads]
+  float* row_sum = norm_c + BN;      // [BM]
+  float* row_dot = row_sum + BM;     // [BM]
+  float* red = row_dot + BM;         // [kThreads]
+  float* acc_s = red + Tr::kThreads; // [BM][BDA]: the f32 gradient accumulator of this pass
+  // After the column loop the operand region is free: the per-row partials live there.
+  float* part_sum = reinterpret_cast<float*>(smem); // [BM][threadsN]
+  float* part_dot = part_sum + BM * Tr::kThreadsN;  // [BM][threadsN]
 
   const int tid = threadIdx.x;
   const int ty = tid / Tr::kThreadsN;
@@ -155,16 +223,19 @@ __global__ void __launch_bounds__(Tr::kThreads)
     norm_r[tid] = (has_norms && g < R) ? nx[g] : 0.0f;
   }
 
-  const int64_t chunks = out != nullptr ? (p.d + BD - 1) / BD : 1;
+  // Each pass covers BDA columns of d and recomputes the logit tiles; d <= BDA takes one pass.
+  const int64_t chunks = out != nullptr ? (p.d + BDA - 1) / BDA : 1;
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    const int64_t dc = ch * BD;
+    const int64_t dc = ch * BDA;
+    const int subs = int((p.d - dc < BDA ? p.d - dc + BD - 1 : BDA) / BD); // BD-wide sub-chunks
     const bool first = ch == 0;
-    float acc[TM][TN];
+    // Each thread owns the same accumulator elements throughout (no barrier needed for them).
+    for (int sub = 0; sub < BDA / BD; ++sub)
 #pragma unroll
-    for (int i = 0; i < TM; ++i)
+      for (int i = 0; i < TM; ++i)
 #pragma unroll
-      for (int j = 0; j < TN; ++j)
-        acc[i][j] = 0.0f;
+        for (int j = 0; j < TN; ++j)
+          acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
     float rsum[TM], rdot[TM], gs = 0.0f;
 #pragma unroll
     for (int i = 0; i < TM; ++i)
@@ -220,38 +291,59 @@ __global__ void __launch_bounds__(Tr::kThreads)
       }
       if (out == nullptr)
         continue; // grad_logit_scale only: no gradient GEMM
-      // acc[BM x BD] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BD], in BK-row chunks.
-      for (int kk0 = 0; kk0 < BN; kk0 += BK) {
-        __syncthreads(); // C written / previous Y chunk consumed
-#pragma unroll
-        for (int q = 0; q < (BK * BD) / Tr::kThreads; ++q) {
-          const int idx = tid + q * Tr::kThreads;
-          const int kk = idx / BD;
-          const int k = idx % BD;
-          const int64_t gy = col0 + kk0 + kk;
-          const int64_t gk = dc + k;
-          Ys[kk * BD + k] = (gy < Cn && gk < p.d) ? to_float(y[gy * ldy + gk]) : 0.0f;
+      // acc_s[BM x BDA] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BDA]: BD-wide
+      // sub-chunks, each in BK-row steps with a register micro-tile.
+      for (int sub = 0; sub < subs; ++sub) {
+        const int64_t dsub = dc + int64_t(sub) * BD;
+        if constexpr (Tr::kMmaGrad) {
+          grad_gemm_mma<Tr>(acc_s, C, static_cast<uint16_t*>(ops), y, ldy, Cn, p.d, col0, dsub, sub,
+                            tid);
+          continue;
         }
-        __syncthreads();
+        float acc[TM][TN];
 #pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
-          float af[TM], bf[TN];
-#pragma unroll
-          for (int i = 0; i < TM; ++i)
-            af[i] = C[(ty + i * Tr::kThreadsM) * SN + kk0 + kk];
+        for (int i = 0; i < TM; ++i)
 #pragma unroll
           for (int j = 0; j < TN; ++j)
-            bf[j] = Ys[kk * BD + tx + j * Tr::kThreadsN];
+            acc[i][j] = 0.0f;
+        for (int kk0 = 0; kk0 < BN; kk0 += BK) {
+          __syncthreads(); // C written / previous Y chunk consumed
 #pragma unroll
-          for (int i = 0; i < TM; ++i)
+          for (int q = 0; q < (BK * BD) / Tr::kThreads; ++q) {
+            const int idx = tid + q * Tr::kThreads;
+            const int kk = idx / BD;
+            const int k = idx % BD;
+            const int64_t gy = col0 + kk0 + kk;
+            const int64_t gk = dsub + k;
+            Ys[kk * BD + k] = (gy < Cn && gk < p.d) ? to_float(y[gy * ldy + gk]) : 0.0f;
+          }
+          __syncthreads();
+#pragma unroll
+          for (int kk = 0; kk < BK; ++kk) {
+            float af[TM], bf[TN];
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+              af[i] = C[(ty + i * Tr::kThreadsM) * SN + kk0 + kk];
 #pragma unroll
             for (int j = 0; j < TN; ++j)
-              acc[i][j] += af[i] * bf[j];
+              bf[j] = Ys[kk * BD + tx + j * Tr::kThreadsN];
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+              for (int j = 0; j < TN; ++j)
+                acc[i][j] += af[i] * bf[j];
+          }
         }
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < TN; ++j)
+            acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
       }
     }
 
-    if (first) { // per-row sums over the whole column range, in a fixed order
+    if (first) {       // per-row sums over the whole column range, in a fixed order
+      __syncthreads(); // the operand region (now part_sum / part_dot) is no longer read
 #pragma unroll
       for (int i = 0; i < TM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
@@ -277,6 +369,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
     }
     if (out == nullptr)
       break;
+    __syncthreads(); // the tensor-core GEMM's accumulator elements are owned by other threads
 // Epilogue: out = alpha_r * acc + beta_r * x_r, written once in the output dtype.
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
@@ -294,16 +387,17 @@ __global__ void __launch_bounds__(Tr::kThreads)
         alpha = 2.0f * scale;
         beta = -2.0f * scale * row_sum[r];
       }
+      for (int sub = 0; sub < subs; ++sub)
 #pragma unroll
-      for (int j = 0; j < TN; ++j) {
-        const int64_t gk = dc + tx + j * Tr::kThreadsN;
-        if (gk >= p.d)
-          continue;
-        float v = alpha * acc[i][j];
-        if (beta != 0.0f)
-          v += beta * to_float(x[gr * ldx + gk]);
-        out[gr * p.d + gk] = from_float<T>(v);
-      }
+        for (int j = 0; j < TN; ++j) {
+          const int64_t gk = dc + int64_t(sub) * BD + tx + j * Tr::kThreadsN;
+          if (gk >= p.d)
+            continue;
+          float v = alpha * acc_s[r * BDA + sub * BD + tx + j * Tr::kThreadsN];
+          if (beta != 0.0f)
+            v += beta * to_float(x[gr * ldx + gk]);
+          out[gr * p.d + gk] = from_float<T>(v);
+        }
     }
   }
 }

@@ -27,6 +27,7 @@ template <typename Element> struct GenericTraits {
   static constexpr int kBlockN = 64;
   static constexpr int kBlockK = 16;
   static constexpr int kBlockD = 64;
+  static constexpr int kBlockDAcc = 256; // gradient columns of d per pass (shared accumulator)
   static constexpr int kThreadM = 4;
   static constexpr int kThreadN = 4;
   static constexpr int kThreadsM = kBlockM / kThreadM; // thread rows of the micro-tile grid
@@ -49,6 +50,7 @@ template <typename Element> struct GenericTraits {
   static constexpr bool kMma = false;
   static constexpr bool kTf32 = false;
   static constexpr bool kBf16 = false;
+  static constexpr bool kMmaGrad = false; // the gradient GEMM on tensor cores
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
   static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
   static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
@@ -56,27 +58,34 @@ template <typename Element> struct GenericTraits {
   // Forward main kernel: operands + S[M][N+1] (f32) + flags[M][N] (bytes).
   static constexpr size_t kForwardSmem =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
-  // Gradient kernel: operands (also the Y chunk), C[M][N+1], 2 x GradStats per tile row and per
-  // tile column, norms of both sides, the per-row partials (2 x M x threadsN), rowsum/rowdot, the
-  // scale partials.
+  // Gradient kernel: operands (also the Y chunk, then the per-row partials), C[M][N+1],
+  // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot, the scale
+  // partials, and the f32 accumulator [M][kBlockDAcc].
   static constexpr size_t kGradSmem =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
-      sizeof(float) * (2 * kBlockM * kThreadsN + 2 * kBlockM + kThreads);
-  static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 48 * 1024,
-                "the generic configuration runs without the > 48 KB opt-in");
+      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM * kBlockDAcc;
+  static_assert(kOperandBytes >= sizeof(float) * 2 * kBlockM * kThreadsN, "row partials fit");
+  static_assert(kBlockDAcc % kBlockD == 0, "whole sub-chunks per pass");
+  static_assert(kForwardSmem <= 48 * 1024, "the forward runs without the > 48 KB opt-in");
+  // 99 KB: the largest opt-in of sm_86 / sm_89, which run the sm_80 binary.
+  static_assert(kGradSmem <= 99 * 1024, "the gradient kernel fits every sm_80+ GPU");
 };
 
 // Tensor-core configuration (sm_80+): the same tiles and epilogues as GenericTraits; the logit
 // GEMM on mma.sync with f32 accumulation.  Element = bfloat16_t / half_t: m16n8k16 on the raw
 // 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
 // m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
-// The gradient GEMM (G x Y) stays on FFMA in this configuration.
+// The gradient GEMM (G x Y) also runs on tensor cores for bf16 (kMmaGrad); on FFMA for f16 / TF32.
 template <typename Element> struct MmaTraits : GenericTraits<Element> {
   using Base = GenericTraits<Element>;
   static constexpr bool kMma = true;
   static constexpr bool kTf32 = sizeof(Element) == 4;
   static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+  // The gradient GEMM on tensor cores for bf16 (coefficients split hi + lo).  Not for f16: its
+  // range (65504) cannot hold every coefficient G (a large grad_loss); nor for TF32.
+  static constexpr bool kMmaGrad = kBf16;
+  static constexpr int kGradLd = Base::kBlockN + 8; // padded k-row of the transposed Y tile
   // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
   // elements; the padding staggers the rows across banks).
   static constexpr int kMmaChunk = kTf32 ? 16 : 32;
@@ -87,9 +96,11 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static_assert((Base::kBlockM * kMmaChunk) % Base::kThreads == 0, "operand chunk loads evenly");
   static_assert(kOperandBytes >= sizeof(float) * Base::kBlockK * Base::kBlockD, "Y chunk fits");
   static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
+  static_assert(!kMmaGrad || kOperandBytes >= sizeof(uint16_t) * Base::kBlockD * kGradLd,
+                "the transposed Y tile fits the operand region");
   static constexpr size_t kForwardSmem = Base::kForwardSmem - Base::kOperandBytes + kOperandBytes;
   static constexpr size_t kGradSmem = Base::kGradSmem - Base::kOperandBytes + kOperandBytes;
-  static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 48 * 1024, "no > 48 KB opt-in needed");
+  static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 99 * 1024, "fits every sm_80+ GPU");
 };
 
 } // namespace kernels
