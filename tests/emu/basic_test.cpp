@@ -13,6 +13,7 @@ namespace emu_test {
 namespace {
 
 TEST(EmuBasic, BlockReductionMatchesHostSum) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   for (int threads : {32, 128, 256, 1024}) {
     const int blocks = 7, per_block = 1000;
@@ -33,6 +34,7 @@ TEST(EmuBasic, BlockReductionMatchesHostSum) {
 }
 
 TEST(EmuBasic, CLaunchApiFindsAKernelAlreadySeenByATypedCall) {
+  EMU_REQUIRE_DEVICE();
   const int blocks = 3, per_block = 64;
   std::vector<float> in(blocks * per_block);
   for (size_t i = 0; i < in.size(); ++i)
@@ -47,7 +49,9 @@ TEST(EmuBasic, CLaunchApiFindsAKernelAlreadySeenByATypedCall) {
               std::accumulate(in.begin() + b * per_block, in.begin() + (b + 1) * per_block, 0.0f));
 }
 
+#if defined(CUDA_EMU) // emulator-specific behaviour
 TEST(EmuBasic, CLaunchApiNeedsTheParameterTypesFromSomeTypedCall) {
+  EMU_REQUIRE_DEVICE();
   // An emulator limitation (README): a `const void*` carries no parameter types.  A kernel that
   // only ever goes through the C API is refused until a typed call (launch template,
   // cudaFuncGetAttributes/cudaFuncSetAttribute template, cuda_emu::register_kernel) has seen it.
@@ -59,8 +63,10 @@ TEST(EmuBasic, CLaunchApiNeedsTheParameterTypesFromSomeTypedCall) {
   ASSERT_EQ(scale_c_api(d.get(), 3.0f, 5, true), cudaSuccess);
   EXPECT_EQ(d.download(), (std::vector<float>{3, 6, 9, 12, 15}));
 }
+#endif
 
 TEST(EmuBasic, SharedMemoryTransposeOfNonSquareMatrix) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const int rows = 45, cols = 70;
   std::vector<float> in(rows * cols);
@@ -76,6 +82,7 @@ TEST(EmuBasic, SharedMemoryTransposeOfNonSquareMatrix) {
 }
 
 TEST(EmuBasic, WarpScansWithEveryShuffleKindAndWidth) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   std::vector<int> in(32);
   for (int l = 0; l < 32; ++l)
@@ -104,6 +111,7 @@ TEST(EmuBasic, WarpScansWithEveryShuffleKindAndWidth) {
 }
 
 TEST(EmuBasic, VotesAndCountingBarriers) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   std::vector<int> in(64);
   for (int t = 0; t < 64; ++t)
@@ -136,6 +144,7 @@ TEST(EmuBasic, VotesAndCountingBarriers) {
 }
 
 TEST(EmuBasic, ThreeDimensionalGridAndBlockIndices) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const dim3 grid(3, 2, 4), block(4, 3, 2);
   const unsigned total = 3 * 2 * 4 * 4 * 3 * 2;
@@ -148,6 +157,7 @@ TEST(EmuBasic, ThreeDimensionalGridAndBlockIndices) {
 }
 
 TEST(EmuBasic, AtomicsOnGlobalAndSharedMemory) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const int n = 5000, bins = 37;
   std::vector<int> in(n);
@@ -176,6 +186,7 @@ TEST(EmuBasic, AtomicsOnGlobalAndSharedMemory) {
 }
 
 TEST(EmuBasic, DynamicSharedMemoryWithinTheDefault48KB) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const int floats = 12 * 1024, blocks = 3; // exactly 48 KB
   std::vector<float> in(static_cast<size_t>(floats) * blocks);
@@ -190,6 +201,7 @@ TEST(EmuBasic, DynamicSharedMemoryWithinTheDefault48KB) {
 }
 
 TEST(EmuBasic, DynamicSharedMemoryAbove48KBFailsTheLaunchWithoutOptIn) {
+  EMU_REQUIRE_DEVICE();
   const int floats = 12 * 1024 + 1, blocks = 1; // 48 KB + 4 bytes
   DeviceBuffer<float> d_in(static_cast<size_t>(floats)), d_out(blocks);
   d_out.fill_bytes(0);
@@ -201,6 +213,7 @@ TEST(EmuBasic, DynamicSharedMemoryAbove48KBFailsTheLaunchWithoutOptIn) {
 }
 
 TEST(EmuBasic, DynamicSharedMemoryOptInUpTo227KB) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const int floats = 227 * 1024 / 4, blocks = 2;
   std::vector<float> in(static_cast<size_t>(floats) * blocks, 1.0f);
@@ -214,7 +227,9 @@ TEST(EmuBasic, DynamicSharedMemoryOptInUpTo227KB) {
             cudaErrorInvalidValue);
 }
 
+#if defined(CUDA_EMU) // emulator-specific behaviour
 TEST(EmuBasic, DynamicSharedMemoryStartsAsNaNGarbage) {
+  EMU_REQUIRE_DEVICE();
   const int words = 100;
   DeviceBuffer<unsigned> d_out(words);
   d_out.fill_bytes(0);
@@ -226,8 +241,10 @@ TEST(EmuBasic, DynamicSharedMemoryStartsAsNaNGarbage) {
     EXPECT_TRUE(std::isnan(f)) << i;
   }
 }
+#endif
 
 TEST(EmuBasic, InvalidLaunchConfigurationsAreRejected) {
+  EMU_REQUIRE_DEVICE();
   DeviceBuffer<unsigned> d_out(4096);
   EXPECT_EQ(grid_indices(d_out.get(), dim3(1), dim3(1025)), cudaErrorInvalidConfiguration);
   EXPECT_EQ(grid_indices(d_out.get(), dim3(1), dim3(32, 1, 65)), cudaErrorInvalidConfiguration);

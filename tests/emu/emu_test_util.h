@@ -1,7 +1,15 @@
-// Helpers shared by the emulator's tests: a typed device buffer and a launch-check macro.
+// Helpers shared by the emulator's tests: a typed device buffer, the seed trace, and the device
+// check.  The same test sources build two ways: against the emulator (CUDA_EMU, cuda_emu_tests)
+// and, with nvcc, against cudart and a real GPU (cuda_emu_tests_gpu), where they skip without one.
 #pragma once
 
+#if defined(CUDA_EMU)
 #include "cuda_emu.h"
+#else
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -38,6 +46,24 @@ private:
 
 } // namespace emu_test
 
+#if defined(CUDA_EMU)
 // Every failure message carries the emulator's seed, so a failing order can be replayed.
 #define EMU_SEED_TRACE()                                                                           \
   SCOPED_TRACE(::testing::Message() << "CUDA_EMU_SEED=" << ::cuda_emu::seed())
+#define EMU_REQUIRE_DEVICE()                                                                       \
+  do {                                                                                             \
+  } while (0)
+#else
+#define EMU_SEED_TRACE()                                                                           \
+  do {                                                                                             \
+  } while (0)
+// On the GPU build: skip (never fail) without a usable device.
+#define EMU_REQUIRE_DEVICE()                                                                       \
+  do {                                                                                             \
+    int emu_device_count = 0;                                                                      \
+    if (cudaGetDeviceCount(&emu_device_count) != cudaSuccess || emu_device_count == 0) {           \
+      cudaGetLastError();                                                                          \
+      GTEST_SKIP() << "no CUDA device";                                                            \
+    }                                                                                              \
+  } while (0)
+#endif

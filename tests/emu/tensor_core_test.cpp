@@ -47,6 +47,7 @@ void naive_gemm(const std::vector<float>& a, const std::vector<float>& b, std::v
 class Gemm16 : public ::testing::TestWithParam<GemmType> {};
 
 TEST_P(Gemm16, MatchesNaiveProductOfRoundedInputs) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   const GemmType type = GetParam();
   std::mt19937 rng(11);
@@ -93,6 +94,7 @@ float tf32_reference(float x) {
 }
 
 TEST(EmuTensorCore, FloatToTf32RoundsToNearestTiesAway) {
+  EMU_REQUIRE_DEVICE();
   std::vector<float> in = {1.0f,      -1.0f,  0.0f,     3.14159265f,
                            -2.71828f, 1e-30f, 65504.0f, 1.0f + 0.5f / 1024};
   in.push_back(-(1.0f + 0.5f / 1024));                 // tie: away from zero
@@ -115,6 +117,7 @@ TEST(EmuTensorCore, FloatToTf32RoundsToNearestTiesAway) {
 }
 
 TEST(EmuTensorCore, Tf32GemmMatchesNaiveProductOfRoundedInputs) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   std::mt19937 rng(12);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -140,6 +143,7 @@ TEST(EmuTensorCore, Tf32GemmMatchesNaiveProductOfRoundedInputs) {
 }
 
 TEST(EmuTensorCore, LdmatrixRegisterLayoutsOfEveryVariant) {
+  EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();
   std::vector<std::uint16_t> m(256);
   for (int i = 0; i < 256; ++i)
