@@ -3,6 +3,7 @@
 //   --fnce_full         the full GPU matrix: 4 losses × {bf16, f16, f32} × n ∈ {1k, 4k, 16k, 64k}
 //                       × d ∈ {128, 512, 1024} (default: a subset that runs in a few minutes)
 //   --fnce_max_n=N      drop GPU shapes with n > N
+//   --fnce_n=N [--fnce_d=D] [--fnce_dtype=bf16|f16|f32]   instead: every loss at that one shape
 //   --fnce_cpu          also run the CPU reference rows when a GPU is present
 //   --fnce_smoke        two tiny CPU shapes, one iteration each (the CTest smoke test)
 //   --fnce_csv=PATH     write the results as CSV (bench/README.md: the format)
@@ -52,6 +53,16 @@ bool parse_options(int* argc, char** argv, Options* o) {
       o->cpu = true;
     else if (starts_with(a, "--fnce_max_n="))
       o->max_n = std::atoll(a + 13);
+    else if (starts_with(a, "--fnce_n="))
+      o->n = std::atoll(a + 9);
+    else if (starts_with(a, "--fnce_d="))
+      o->d = std::atoll(a + 9);
+    else if (!std::strcmp(a, "--fnce_dtype=bf16"))
+      o->dtype = FNCE_BF16;
+    else if (!std::strcmp(a, "--fnce_dtype=f16"))
+      o->dtype = FNCE_F16;
+    else if (!std::strcmp(a, "--fnce_dtype=f32"))
+      o->dtype = FNCE_F32;
     else if (starts_with(a, "--fnce_csv="))
       o->csv = a + 11;
     else if (starts_with(a, "--fnce_table="))

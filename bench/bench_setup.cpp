@@ -51,6 +51,11 @@ std::vector<Shape> gpu_shapes(const Options& o) {
     if (o.max_n == 0 || s.n <= o.max_n)
       out.push_back(s);
   };
+  if (o.n > 0) { // --fnce_n / --fnce_d / --fnce_dtype: every loss at one shape
+    for (LossKind k : kAllLosses)
+      out.push_back({k, o.dtype, o.n, o.d > 0 ? o.d : 512});
+    return out;
+  }
   if (o.full) {
     for (LossKind k : kAllLosses)
       for (fnceDataType_t t : {FNCE_BF16, FNCE_F16, FNCE_F32})

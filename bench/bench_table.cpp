@@ -243,9 +243,9 @@ std::string format_table(const std::vector<Row>& rows) {
     auto it = c.find(v);
     if (it == c.end() || it->second.extra_bytes < 0)
       return "-";
-    std::string s = fmt("%.1f", it->second.extra_bytes / 1048576.0);
+    std::string s = fmt("%.4g", it->second.extra_bytes / 1048576.0);
     if (it->second.extra_bytes_measured >= 0)
-      s += " (" + fmt("%.0f", it->second.extra_bytes_measured / 1048576.0) + ")";
+      s += " (" + fmt("%.4g", it->second.extra_bytes_measured / 1048576.0) + ")";
     return s;
   };
 
@@ -284,7 +284,7 @@ std::string format_table(const std::vector<Row>& rows) {
       const Row *ff = nullptr, *fb = nullptr, *nb = nullptr, *g = nullptr;
       const bool has_ff = ok(c, "fused_fwd", &ff), has_fb = ok(c, "fused_fwdbwd", &fb);
       const bool has_nb = ok(c, "naive_fwdbwd", &nb), has_g = ok(c, "gemm", &g);
-      auto tflops = [](const Row* r) { return fmt("%.1f", r->flop / (r->ms * 1e-3) / 1e12); };
+      auto tflops = [](const Row* r) { return fmt("%.3g", r->flop / (r->ms * 1e-3) / 1e12); };
       t << ' ' << (has_ff && has_g ? fmt("%.2f", ff->ms / g->ms) : "-") << " |";
       t << ' ' << (has_fb && has_nb ? fmt("%.2f", nb->ms / fb->ms) : "-") << " |";
       t << ' ' << (has_fb ? tflops(fb) : "-") << " |";

@@ -17,8 +17,12 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#if defined(CUDA_EMU)
+#include "bench/naive/cublas_emu.h" // the harness's own test under the CPU SIMT emulator
+#else
+#include <cublas_v2.h>
+#endif
 
 #include "bench/bench_setup.h"
 #include "bench/bench_table.h"
