@@ -14,19 +14,6 @@ namespace {
 
 using namespace flashnce;
 
-// Floats that probe every rounding decision around a 16-bit value x (given as float) whose
-// neighbour above is `up`: x itself, the midpoint (a tie), and the floats just around it.
-std::vector<float> probes_between(float x, float up) {
-  std::vector<float> out{x, std::nextafter(x, -INFINITY), std::nextafter(x, INFINITY)};
-  if (std::isfinite(x) && std::isfinite(up)) {
-    const float mid = x + (up - x) / 2; // exact: both are 16-bit values, the midpoint fits a float
-    out.push_back(mid);
-    out.push_back(std::nextafter(mid, -INFINITY));
-    out.push_back(std::nextafter(mid, INFINITY));
-  }
-  return out;
-}
-
 TEST(Dtype, HalfHandPickedValues) {
   using dtype_portable::float_to_half_bits;
   using dtype_portable::half_bits_to_float;
@@ -93,6 +80,47 @@ TEST(Dtype, LoadStoreElement) {
   EXPECT_EQ(load_element(f, 1, FNCE_F32), 0.1f);
   EXPECT_EQ(round_to_dtype(0.1f, FNCE_F32), 0.1f);
   EXPECT_EQ(round_to_dtype(1.0f + std::ldexp(1.0f, -12), FNCE_F16), 1.0f);
+}
+
+// Floats that probe every rounding decision around a 16-bit value x (given as float) whose
+// neighbour above is `up`: x itself, the midpoint (a tie), and the floats just around it.
+std::vector<float> probes_between(float x, float up) {
+  std::vector<float> out{x, std::nextafter(x, -INFINITY), std::nextafter(x, INFINITY)};
+  if (std::isfinite(x) && std::isfinite(up)) {
+    const float mid = x + (up - x) / 2; // exact: both are 16-bit values, the midpoint fits a float
+    out.push_back(mid);
+    out.push_back(std::nextafter(mid, -INFINITY));
+    out.push_back(std::nextafter(mid, INFINITY));
+  }
+  return out;
+}
+
+// Round to nearest, ties to even, checked by definition (distances in double) on every rounding
+// decision of every positive finite 16-bit value; independent of how the conversion is written.
+template <class ToBits, class ToFloat>
+void check_nearest_even(ToBits to_bits, ToFloat to_float, uint16_t max_finite) {
+  for (uint32_t bits = 0; bits < max_finite; ++bits) {
+    const float lo = to_float(static_cast<uint16_t>(bits));
+    const float hi = to_float(static_cast<uint16_t>(bits + 1));
+    for (float x : probes_between(lo, hi)) {
+      if (!(x >= lo && x <= hi))
+        continue; // belongs to the neighbouring interval
+      const uint16_t r = to_bits(x);
+      const double dlo = static_cast<double>(x) - lo, dhi = static_cast<double>(hi) - x;
+      const uint32_t expected = dlo < dhi   ? bits
+                                : dhi < dlo ? bits + 1
+                                            : (bits % 2 ? bits + 1 : bits);
+      ASSERT_EQ(r, expected) << "x = " << x << " between patterns " << std::hex << bits << ", "
+                             << bits + 1;
+    }
+  }
+}
+
+TEST(Dtype, RoundsToNearestEvenByDefinition) {
+  check_nearest_even(dtype_portable::float_to_half_bits, dtype_portable::half_bits_to_float,
+                     0x7bff);
+  check_nearest_even(dtype_portable::float_to_bf16_bits, dtype_portable::bf16_bits_to_float,
+                     0x7f7f);
 }
 
 #if defined(FLASHNCE_HAVE_CUDA_HEADERS)
