@@ -127,6 +127,10 @@ template <typename T> class Buffer {
 public:
   Buffer() = default;
   Buffer(fnceBackend_t backend, size_t count) : backend_(backend), count_(count) {
+    if (count_ > static_cast<size_t>(-1) / sizeof(T))
+      throw Error(FNCE_ERROR_INVALID_VALUE,
+                  "Buffer: count * sizeof(T) must fit in size_t, got count = " +
+                      std::to_string(count_));
     if (count_ > 0) {
       void* p = nullptr;
       check(fnceMalloc(backend_, &p, count_ * sizeof(T)));

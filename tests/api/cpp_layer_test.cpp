@@ -137,6 +137,16 @@ TEST(Buffer, UploadDownloadMoveAndBounds) {
   }
 }
 
+TEST(Buffer, ByteCountOverflowThrowsInsteadOfAllocating) {
+  try {
+    flashnce::Buffer<double> huge(FNCE_BACKEND_CPU, static_cast<size_t>(-1) / 4);
+    FAIL() << "no exception for count * sizeof(T) overflowing size_t";
+  } catch (const flashnce::Error& e) {
+    EXPECT_EQ(e.status(), FNCE_ERROR_INVALID_VALUE);
+    EXPECT_NE(e.message().find("count = 4611686018427387903"), std::string::npos) << e.message();
+  }
+}
+
 TEST(Loss, ForwardBackwardThroughTheHelper) {
   // InfoNCE, n = m = 2, d = 1, DOT, scale 1: a = (1, 2), b = (1, -1): s = [[1, -1], [2, -2]].
   const auto be = FNCE_BACKEND_CPU;
