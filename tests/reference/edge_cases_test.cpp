@@ -221,6 +221,27 @@ TEST(EdgeCases, EqualLogits) {
   EXPECT_NEAR(o.loss[0], std::log(6.0), 1e-6);
 }
 
+// row_lse / col_lse may be NULL in forward; any of grad_a / grad_b / grad_logit_scale in backward.
+// The outputs that are asked for are the same as with everything requested.
+TEST(EdgeCases, OptionalOutputsMayBeNull) {
+  TestProblem t = small_problem(FNCE_SIM_NEG_SQ_DIST, 9);
+  t.direction = FNCE_DIRECTION_SYMMETRIC;
+  const Outputs full = run_reference(t, {1.0f});
+  const Problem pr = t.problem();
+  float loss = 0.0f;
+  ASSERT_EQ(flashnce::reference::forward(pr, &loss, nullptr, nullptr), FNCE_SUCCESS);
+  EXPECT_EQ(loss, static_cast<float>(full.loss[0]));
+  const float g = 1.0f;
+  std::vector<float> ga(t.n * t.d, -7.0f), gb(t.m * t.d, -7.0f);
+  float gs = -7.0f;
+  ASSERT_EQ(flashnce::reference::backward(pr, &g, ga.data(), nullptr, nullptr), FNCE_SUCCESS);
+  EXPECT_EQ(compare("grad_a", ga, full.grad_a, 0, 0), "");
+  ASSERT_EQ(flashnce::reference::backward(pr, &g, nullptr, gb.data(), nullptr), FNCE_SUCCESS);
+  EXPECT_EQ(compare("grad_b", gb, full.grad_b, 0, 0), "");
+  ASSERT_EQ(flashnce::reference::backward(pr, &g, nullptr, nullptr, &gs), FNCE_SUCCESS);
+  EXPECT_EQ(gs, static_cast<float>(full.grad_logit_scale));
+}
+
 // n·m beyond 2^31 with d = 1 against a closed form.  a_i = x_i, b_j = +1 (j even) / −1 (j odd), so
 // row i's logits take two values: LSE_i = log(m₊e^{x_i} + m₋e^{−x_i}) (scale 1), and the
 // DIAGONAL positive is x_i·b_i.
