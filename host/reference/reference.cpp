@@ -179,7 +179,7 @@ private:
   std::vector<double> a_norm_, b_norm_;
 };
 
-// One row (or column) of the loss: its logits s[0..len) and the two index sets.
+// Statistics of one row (or column) of the loss, over its normaliser and positive sets.
 struct Line {
   double lse = -kInf;    // LSE over the normaliser set
   int64_t z_count = 0;   // |Z|
