@@ -153,7 +153,7 @@ void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
 #if defined(CUDA_EMU_ASAN)
   // Frames that were live when the previous block's fiber on this stack died keep their poisoned
   // redzones; they sit at the top of the stack.
-  std::size_t n = std::min<std::size_t>(f.stack_size, 64 * 1024);
+  std::size_t n = std::min<std::size_t>(f.stack_size, 16 * 1024);
   __asan_unpoison_memory_region(f.stack_lo + f.stack_size - n, n);
 #endif
 }
@@ -310,6 +310,18 @@ thread_local Worker* tls_worker = nullptr;
 Worker& worker() {
   if (tls_worker == nullptr) {
     static thread_local Worker w;
+    // The host thread's own stack: AddressSanitizer must be told its bounds when a fiber switches
+    // back to it.
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void* lo = nullptr;
+      std::size_t size = 0;
+      if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+        w.host.stack_lo = static_cast<char*>(lo);
+        w.host.stack_size = size;
+      }
+      pthread_attr_destroy(&attr);
+    }
     tls_worker = &w;
   }
   return *tls_worker;
