@@ -69,10 +69,16 @@ step() { # name, status
 # ---- 1. machine -------------------------------------------------------------------------------
 gpu_name=""
 gpu_cap=""
+gpu_driver=""
 if [ $dry = 0 ] && command -v nvidia-smi >/dev/null 2>&1; then
-  line=$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader 2>/dev/null | head -n1)
+  line=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)
   gpu_name=$(echo "$line" | cut -d, -f1 | sed 's/^ *//;s/ *$//')
-  gpu_cap=$(echo "$line" | cut -d, -f2 | tr -d ' ')
+  gpu_driver=$(echo "$line" | cut -d, -f2 | tr -d ' ')
+  gpu_cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' ')
+  case "$gpu_cap" in [0-9]*.[0-9]*) ;; *) gpu_cap="" ;; esac # older drivers lack the field
+  if [ -z "$gpu_cap" ]; then
+    case "$gpu_name" in *H100* | *H200* | *H800* | *H20*) gpu_cap=9.0 ;; *A100* | *A800*) gpu_cap=8.0 ;; esac
+  fi
 fi
 if [ -z "$gpu_name" ]; then
   [ $dry = 0 ] && say "no GPU found by nvidia-smi: dry run (build only; GPU tests skip)"
@@ -94,7 +100,7 @@ nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (+uncommitted changes)" || true)
 say "commit $commit$dirty, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-say "GPU: ${gpu_name:-none} ${gpu_cap:+(compute $gpu_cap)}, architecture $arch, $(nproc) cores"
+say "GPU: ${gpu_name:-none} ${gpu_cap:+(compute $gpu_cap)} ${gpu_driver:+driver $gpu_driver}, architecture $arch, $(nproc) cores"
 say "nvcc: ${nvcc_bin:-missing} $([ -n "$nvcc_bin" ] && "$nvcc_bin" --version | grep -o 'release [0-9.]*')"
 say "cmake: $(cmake --version 2>/dev/null | head -n1 || echo missing)"
 if [ -z "$nvcc_bin" ] || ! command -v cmake >/dev/null; then
