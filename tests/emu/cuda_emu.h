@@ -51,6 +51,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <tuple>
@@ -336,7 +337,11 @@ template <typename T> inline void __stwt(T* p, T v) {
 }
 inline void __nanosleep(unsigned) {}
 inline long long clock64() {
+#if defined(__x86_64__) || defined(__i386__)
   return static_cast<long long>(__builtin_ia32_rdtsc());
+#else
+  return static_cast<long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
 }
 
 // ---- atomics (real host atomics: blocks may run in parallel) ------------------------------------
