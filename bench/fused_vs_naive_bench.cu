@@ -273,6 +273,7 @@ void run_gemm(benchmark::State& st, const Shape& s, const std::string& name) {
         int(s.d), &zero, c.gemm_out.ptr, t, int(s.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     return r == CUBLAS_STATUS_SUCCESS ? "" : "cublasGemmEx failed (" + std::to_string(r) + ")";
   });
+  st.counters["extra_MiB"] = double(out_bytes) / 1048576.0;
 }
 
 void run_fused(benchmark::State& st, const Shape& s, bool bwd, const std::string& name) {
@@ -319,6 +320,7 @@ void run_fused(benchmark::State& st, const Shape& s, bool bwd, const std::string
     }
     return "";
   });
+  st.counters["extra_MiB"] = accounted / 1048576.0; // workspace + LSEs
 }
 
 void run_naive(benchmark::State& st, const Shape& s, Variant v, const std::string& name) {
@@ -380,6 +382,7 @@ void run_naive(benchmark::State& st, const Shape& s, Variant v, const std::strin
     }
     return "";
   });
+  st.counters["extra_MiB"] = accounted / 1048576.0; // logits + dlogits + scratch + LSEs
 }
 
 void run_variant(benchmark::State& st, Shape s, Variant v, std::string name) {

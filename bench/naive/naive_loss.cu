@@ -31,6 +31,8 @@ int64_t column_chunks(int64_t n, int64_t m) {
   const int64_t max_chunks = ceil_div(n, 32); // at least 32 rows per chunk
   if (chunks > max_chunks)
     chunks = max_chunks;
+  if (chunks > 65535)
+    chunks = 65535; // gridDim.y limit
   if (chunks < 1)
     chunks = 1;
   return ceil_div(n, ceil_div(n, chunks)); // no empty chunk
