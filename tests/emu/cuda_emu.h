@@ -62,10 +62,13 @@
 // Real variables (not macros: `prop.warpSize` must keep working).  The runtime rewrites
 // threadIdx at every fiber switch and the other three at every block start; all four are
 // per host thread.
-inline thread_local uint3 threadIdx{0, 0, 0};
-inline thread_local uint3 blockIdx{0, 0, 0};
-inline thread_local dim3 blockDim{1, 1, 1};
-inline thread_local dim3 gridDim{1, 1, 1};
+// initial-exec TLS: a direct %fs access instead of a __tls_get_addr call on every use (the
+// library is linked into executables, never dlopen'ed).
+#define CUDA_EMU_TLS __attribute__((tls_model("initial-exec")))
+inline thread_local uint3 threadIdx CUDA_EMU_TLS{0, 0, 0};
+inline thread_local uint3 blockIdx CUDA_EMU_TLS{0, 0, 0};
+inline thread_local dim3 blockDim CUDA_EMU_TLS{1, 1, 1};
+inline thread_local dim3 gridDim CUDA_EMU_TLS{1, 1, 1};
 constexpr int warpSize = 32;
 
 // ---- the runtime's kernel-side entry points --------------------------------------------------

@@ -305,7 +305,7 @@ struct Worker {
   }
 };
 
-thread_local Worker* tls_worker = nullptr;
+thread_local Worker* tls_worker CUDA_EMU_TLS = nullptr;
 
 Worker& worker() {
   if (tls_worker == nullptr) {
@@ -550,7 +550,9 @@ float tf32_bits_to_float(std::uint32_t bits) {
 //   tf32 A (16x8):    a0: (g, t)  a1: (g+8, t)  a2: (g, t+4)  a3: (g+8, t+4)
 //   tf32 B (8x8):     b0: (k=t, n=g)  b1: (k=t+4, n=g)
 //   C, D (16x8 f32):  c0,c1: (g, 2t+{0,1})  c2,c3: (g+8, 2t+{0,1})
-void resolve_mma(Worker& w, unsigned base) {
+// Not instrumented: it only reads the lanes' fragment registers and does arithmetic, and it is the
+// hottest emulator function in tensor-core kernels.
+__attribute__((no_sanitize("address", "undefined"))) void resolve_mma(Worker& w, unsigned base) {
   EmuThread* lanes = &w.threads[base];
   const auto type = static_cast<MmaType>(lanes[0].mode);
   for (unsigned l = 1; l < 32; ++l)
