@@ -6,6 +6,8 @@
 //   --fnce_n=N [--fnce_d=D] [--fnce_dtype=bf16|f16|f32]   instead: every loss at that one shape
 //   --fnce_cpu          also run the CPU reference rows when a GPU is present
 //   --fnce_smoke        two tiny CPU shapes, one iteration each (the CTest smoke test)
+//   --fnce_strict       exit 1 when a naive, GEMM or CPU row was skipped (fused rows may skip
+//                       with their reason by design, e.g. a backend that does not support them)
 //   --fnce_csv=PATH     write the results as CSV (bench/README.md: the format)
 //   --fnce_table=PATH   write the compact table (Markdown); it is always printed last
 //   --fnce_merge=A,B    read result CSVs (e.g. ours and torch_baseline.py's), print their table
@@ -49,6 +51,8 @@ bool parse_options(int* argc, char** argv, Options* o) {
       o->full = true;
     else if (!std::strcmp(a, "--fnce_smoke"))
       o->smoke = true;
+    else if (!std::strcmp(a, "--fnce_strict"))
+      o->strict = true;
     else if (!std::strcmp(a, "--fnce_cpu"))
       o->cpu = true;
     else if (starts_with(a, "--fnce_max_n="))
@@ -167,6 +171,18 @@ int main(int argc, char** argv) {
   if (rows.empty()) {
     std::fprintf(stderr, "no benchmark ran (check --benchmark_filter)\n");
     return 1;
+  }
+  if (o.strict) {
+    int bad = 0;
+    for (const auto& r : rows)
+      if (r.status != "ok" && r.variant.rfind("fused", 0) != 0) {
+        std::fprintf(stderr, "strict: %s/%s/n:%lld/d:%lld/%s skipped: %s\n", r.loss.c_str(),
+                     r.dtype.c_str(), (long long)r.n, (long long)r.d, r.variant.c_str(),
+                     r.note.c_str());
+        ++bad;
+      }
+    if (bad)
+      return 1;
   }
   return reporter.any_error() ? 1 : 0;
 }

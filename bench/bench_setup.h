@@ -45,12 +45,13 @@ struct Shape {
 };
 
 struct Options {
-  bool full = false;  // --fnce_full: the whole matrix (4 losses × 3 dtypes × n × d)
-  bool smoke = false; // --fnce_smoke: one tiny CPU shape, one iteration (CTest)
-  bool cpu = false;   // --fnce_cpu: CPU reference rows even when a GPU is present
-  int64_t max_n = 0;  // --fnce_max_n=N: drop shapes with n > N (0: no limit)
-  int64_t n = 0;      // --fnce_n=N: instead of the shape sets, every loss at n = m = N …
-  int64_t d = 0;      // --fnce_d=D: … and d = D (default 512) …
+  bool full = false;   // --fnce_full: the whole matrix (4 losses × 3 dtypes × n × d)
+  bool smoke = false;  // --fnce_smoke: one tiny CPU shape, one iteration (CTest)
+  bool strict = false; // --fnce_strict: a skipped naive / GEMM / CPU row fails the run
+  bool cpu = false;    // --fnce_cpu: CPU reference rows even when a GPU is present
+  int64_t max_n = 0;   // --fnce_max_n=N: drop shapes with n > N (0: no limit)
+  int64_t n = 0;       // --fnce_n=N: instead of the shape sets, every loss at n = m = N …
+  int64_t d = 0;       // --fnce_d=D: … and d = D (default 512) …
   fnceDataType_t dtype = FNCE_BF16; // --fnce_dtype=bf16|f16|f32: … in this dtype
   std::string csv;                  // --fnce_csv=PATH: results as CSV (what device-check merges)
   std::string table;                // --fnce_table=PATH: the compact table as Markdown
