@@ -249,7 +249,10 @@ else
 fi
 
 # ---- 6. compute-sanitizer on a short subset (with the time that is left) ---------------------------------------------------
-sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+cuda_root=$(dirname "$(dirname "$nvcc_bin")")
+sanitizer=$(command -v compute-sanitizer || ls "$cuda_root/bin/compute-sanitizer" \
+  "$cuda_root/compute-sanitizer/compute-sanitizer" /usr/local/cuda/compute-sanitizer/compute-sanitizer \
+  2>/dev/null | head -n1 || true)
 pick_filter() { # a few tests spread over the suite: every k-th of the listed ones, at most 4
   "$1" --gtest_list_tests 2>/dev/null | awk '
     /^[^ ]/ { suite = $1; next }
