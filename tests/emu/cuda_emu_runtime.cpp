@@ -976,12 +976,16 @@ public:
     static Pool* p = new Pool(); // never destroyed (threads may be blocked in it at exit)
     return *p;
   }
-  int size() const { return static_cast<int>(threads_.size()) + 1; }
+  int size() {
+    std::lock_guard<std::mutex> launch_lock(launch_mutex_);
+    return active_limit_ + 1;
+  }
   void resize(int n) {
     std::lock_guard<std::mutex> launch_lock(launch_mutex_);
     n = std::max(1, n);
     while (static_cast<int>(threads_.size()) + 1 < n) {
       threads_.emplace_back([this] { loop(); });
+      threads_.back().detach();
     }
     // shrinking: extra threads stay parked; only `active_limit_` of them take work
     active_limit_ = n - 1;

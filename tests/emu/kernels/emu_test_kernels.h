@@ -90,4 +90,10 @@ cudaError_t warp_collectives_diverge(int* out);
 /// warp shuffles; out[block] = a checksum.
 cudaError_t barrier_storm(int* out, int blocks, int threads, int barriers, int shuffles);
 
+// ---- order_kernels.cu ------------------------------------------------------------------------
+/// order[k] = index of the k-th block to run (counter must start at 0), 32 threads per block.
+cudaError_t block_order(unsigned* counter, unsigned* order, int blocks);
+/// first[k] / second[k] = the k-th thread of one block to pass a point before / after a barrier.
+cudaError_t thread_order(unsigned* first, unsigned* second, int threads);
+
 } // namespace emu_test
