@@ -103,18 +103,24 @@ fnceStatus_t malloc(void** ptr, size_t bytes) {
 }
 
 fnceStatus_t free(void* ptr) {
+  if (fnceStatus_t s = check_device(); s != FNCE_SUCCESS)
+    return s;
   if (cudaError_t e = cudaFree(ptr); e != cudaSuccess)
     return cuda_failure("cudaFree", e);
   return FNCE_SUCCESS;
 }
 
 fnceStatus_t memcpy(void* dst, const void* src, size_t bytes, fnceCopyKind_t kind) {
+  if (fnceStatus_t s = check_device(); s != FNCE_SUCCESS)
+    return s;
   if (cudaError_t e = cudaMemcpy(dst, src, bytes, to_cuda(kind)); e != cudaSuccess)
     return cuda_failure("cudaMemcpy", e);
   return FNCE_SUCCESS;
 }
 
 fnceStatus_t synchronize(void* stream) {
+  if (fnceStatus_t s = check_device(); s != FNCE_SUCCESS)
+    return s;
   if (cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(stream)); e != cudaSuccess)
     return cuda_failure("cudaStreamSynchronize", e);
   return FNCE_SUCCESS;
