@@ -95,7 +95,9 @@ struct ParamsCase {
 };
 
 // Test names show the case's name, not its bytes (which hold pointers and change run to run).
-void PrintTo(const ParamsCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ParamsCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class ParamsRule : public ::testing::TestWithParam<ParamsCase> {};
 
