@@ -65,6 +65,15 @@ TEST(EmuBasic, CLaunchApiNeedsTheParameterTypesFromSomeTypedCall) {
 }
 #endif
 
+TEST(EmuBasic, ParameterlessKernelWithDeviceAndConstantSymbols) {
+  EMU_REQUIRE_DEVICE();
+  EMU_SEED_TRACE();
+  const float weights[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+  int counter = -1;
+  ASSERT_EQ(symbols(weights, 5, &counter), cudaSuccess);
+  EXPECT_EQ(counter, 5 * 16 * (1 + 2 + 3 + 4));
+}
+
 TEST(EmuBasic, SharedMemoryTransposeOfNonSquareMatrix) {
   EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();

@@ -212,6 +212,51 @@ inline cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, T* ent
   cuda_emu::register_kernel(entry);
   return ::cudaFuncGetAttributes(attr, reinterpret_cast<const void*>(entry));
 }
+// __device__ / __constant__ variables are host globals here; the symbol templates that nvcc code
+// uses (cuda_runtime.h offers them only to nvcc) copy to and from them directly.
+template <class T>
+inline cudaError_t cudaMemcpyToSymbol(const T& symbol, const void* src, size_t count,
+                                      size_t offset = 0,
+                                      enum cudaMemcpyKind kind = cudaMemcpyHostToDevice) {
+  if (offset + count > sizeof(T) || (count > 0 && src == nullptr) ||
+      kind == cudaMemcpyDeviceToHost) {
+    return cudaErrorInvalidValue;
+  }
+  if (count > 0)
+    std::memcpy(reinterpret_cast<char*>(const_cast<T*>(&symbol)) + offset, src, count);
+  return cudaSuccess;
+}
+template <class T>
+inline cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t count, size_t offset = 0,
+                                        enum cudaMemcpyKind kind = cudaMemcpyDeviceToHost) {
+  if (offset + count > sizeof(T) || (count > 0 && dst == nullptr) ||
+      kind == cudaMemcpyHostToDevice) {
+    return cudaErrorInvalidValue;
+  }
+  if (count > 0)
+    std::memcpy(dst, reinterpret_cast<const char*>(&symbol) + offset, count);
+  return cudaSuccess;
+}
+template <class T>
+inline cudaError_t
+cudaMemcpyToSymbolAsync(const T& symbol, const void* src, size_t count, size_t offset = 0,
+                        enum cudaMemcpyKind kind = cudaMemcpyHostToDevice, cudaStream_t = nullptr) {
+  return cudaMemcpyToSymbol(symbol, src, count, offset, kind);
+}
+template <class T>
+inline cudaError_t cudaMemcpyFromSymbolAsync(void* dst, const T& symbol, size_t count,
+                                             size_t offset = 0,
+                                             enum cudaMemcpyKind kind = cudaMemcpyDeviceToHost,
+                                             cudaStream_t = nullptr) {
+  return cudaMemcpyFromSymbol(dst, symbol, count, offset, kind);
+}
+template <class T> inline cudaError_t cudaGetSymbolAddress(void** dev_ptr, const T& symbol) {
+  if (dev_ptr == nullptr)
+    return cudaErrorInvalidValue;
+  *dev_ptr = const_cast<void*>(static_cast<const void*>(&symbol));
+  return cudaSuccess;
+}
+
 // The C entry point (a kernel is found by address among those launched through a template).
 extern "C" cudaError_t cudaLaunchKernel(const void* func, dim3 gridDim, dim3 blockDim, void** args,
                                         size_t sharedMem, cudaStream_t stream);

@@ -5,8 +5,23 @@
 
 #include "kernels/common/shared_memory.cuh"
 
+__device__ int g_launch_counter; // global memory, shared by all blocks
+__constant__ float c_weights[4]; // constant memory, set from the host
+
 namespace emu_test {
 namespace {
+
+// No parameters at all; __device__ and __constant__ variables instead.
+__global__ void symbols_kernel() {
+  __shared__ float weighted;
+  if (threadIdx.x == 0)
+    weighted = 0.0f;
+  __syncthreads();
+  atomicAdd(&weighted, c_weights[threadIdx.x % 4]);
+  __syncthreads();
+  if (threadIdx.x == 0)
+    atomicAdd(&g_launch_counter, static_cast<int>(weighted));
+}
 
 // Tree reduction in static shared memory; blockDim.x is a power of two <= 1024.
 __global__ void block_reduce_kernel(const float* in, float* out, int per_block) {
@@ -199,6 +214,20 @@ cudaError_t scale_c_api(float* data, float factor, int n, bool query_attributes_
   void* args[] = {&data, &factor, &n};
   return cudaLaunchKernel(reinterpret_cast<const void*>(&scale_kernel), dim3((n + 63) / 64),
                           dim3(64), args, 0, nullptr);
+}
+
+cudaError_t symbols(const float (&weights)[4], int blocks, int* counter) {
+  const int zero = 0;
+  cudaError_t e = cudaMemcpyToSymbol(g_launch_counter, &zero, sizeof(int));
+  if (e == cudaSuccess)
+    e = cudaMemcpyToSymbol(c_weights, weights, sizeof(float) * 4);
+  if (e != cudaSuccess)
+    return e;
+  cudaLaunchConfig_t c = config(dim3(blocks), dim3(64));
+  e = cudaLaunchKernelEx(&c, symbols_kernel);
+  if (e != cudaSuccess)
+    return e;
+  return cudaMemcpyFromSymbol(counter, g_launch_counter, sizeof(int));
 }
 
 cudaError_t transpose(const float* in, float* out, int rows, int cols) {

@@ -44,6 +44,9 @@ cudaError_t block_reduce_c_api(const float* in, float* out, int per_block, int b
 /// data[i] *= factor through the C API cudaLaunchKernel(const void*, ...) only; when
 /// `query_attributes_first`, cudaFuncGetAttributes(kernel) is called before.
 cudaError_t scale_c_api(float* data, float factor, int n, bool query_attributes_first);
+/// A kernel without parameters: each of `blocks` blocks of 64 threads adds sum over threads of
+/// weights[tid % 4] (a __constant__ array) to a __device__ counter; *counter (host) = the total.
+cudaError_t symbols(const float (&weights)[4], int blocks, int* counter);
 
 } // namespace emu_test
 
