@@ -39,7 +39,17 @@ bool have_gpu() {
       GTEST_SKIP() << "no CUDA device: the naive baseline needs a GPU";                            \
   } while (0)
 
-enum class Loss { InfoNce, Clip, NtXent, VaePrior, Targets, Labels, SupConSelf };
+enum class Loss {
+  InfoNce,
+  Clip,
+  NtXent,
+  VaePrior,
+  Targets,
+  Labels,
+  SupConSelf,
+  CosineClip, // COSINE similarity, one all-zero row in a (the clamped norm)
+  CosineSelf  // COSINE in self mode (NT-Xent)
+};
 
 const char* loss_name(Loss l) {
   switch (l) {
@@ -55,8 +65,12 @@ const char* loss_name(Loss l) {
     return "targets";
   case Loss::Labels:
     return "labels_symmetric";
-  default:
+  case Loss::SupConSelf:
     return "supcon_self";
+  case Loss::CosineClip:
+    return "cosine_clip";
+  default:
+    return "cosine_self";
   }
 }
 
@@ -87,7 +101,7 @@ void PrintTo(const Case& c, std::ostream* os) {
 }
 
 bool self_mode(Loss l) {
-  return l == Loss::NtXent || l == Loss::SupConSelf;
+  return l == Loss::NtXent || l == Loss::SupConSelf || l == Loss::CosineSelf;
 }
 
 // Host data and the reference's outputs for one case.
@@ -161,6 +175,17 @@ Problem make_problem(const Case& c) {
       l = int64_t(rng() % 6);
     pr.p.labels_a = pr.labels_a.data();
     pr.p.labels_b = pr.labels_b.data();
+    break;
+  case Loss::CosineClip:
+    pr.p.similarity = FNCE_SIM_COSINE;
+    pr.p.direction = FNCE_DIRECTION_SYMMETRIC;
+    if (c.n > 1)
+      for (int64_t k = 0; k < c.d; ++k)
+        store_element(pr.a.data(), 1 * c.d + k, c.dtype, 0.f);
+    break;
+  case Loss::CosineSelf:
+    pr.p.similarity = FNCE_SIM_COSINE;
+    pr.p.positives = FNCE_POSITIVES_VIEW_PAIRS;
     break;
   case Loss::SupConSelf:
     pr.p.positives = FNCE_POSITIVES_LABELS;
@@ -332,8 +357,9 @@ TEST_P(NaiveVsReference, ForwardAndBackwardMatch) {
 std::vector<Case> cases() {
   std::vector<Case> out;
   const fnceDataType_t dtypes[] = {FNCE_F32, FNCE_F16, FNCE_BF16};
-  const Loss losses[] = {Loss::InfoNce, Loss::Clip,   Loss::NtXent,    Loss::VaePrior,
-                         Loss::Targets, Loss::Labels, Loss::SupConSelf};
+  const Loss losses[] = {Loss::InfoNce,    Loss::Clip,       Loss::NtXent,
+                         Loss::VaePrior,   Loss::Targets,    Loss::Labels,
+                         Loss::SupConSelf, Loss::CosineClip, Loss::CosineSelf};
   for (Loss l : losses)
     for (fnceDataType_t t : dtypes) {
       out.push_back({l, t, 64, 64, 32, FNCE_REDUCTION_MEAN, 10.f});
@@ -366,7 +392,7 @@ TEST(NaiveLoss, RejectsWhatItDoesNotImplement) {
   p.a = dev;
   p.b = dev;
   p.logit_scale = dev;
-  p.similarity = FNCE_SIM_COSINE;
+  p.similarity = FNCE_SIM_NEG_SQ_DIST;
   flashnce::naive::NaiveLoss naive;
   EXPECT_EQ(naive.forward(p, dev, nullptr, nullptr, nullptr), FNCE_ERROR_NOT_SUPPORTED);
   EXPECT_NE(naive.last_error().find("DOT"), std::string::npos) << naive.last_error();

@@ -85,6 +85,10 @@ struct NaiveLoss::Impl {
   size_t dlogits_cap = 0;
   char* scratch = nullptr;
   size_t scratch_cap = 0;
+  float* cos_buf = nullptr; // COSINE only: normalised rows, their gradients, the norms (f32)
+  size_t cos_cap = 0;
+  float *a_hat = nullptr, *b_hat = nullptr, *ghat_a = nullptr, *ghat_b = nullptr;
+  float *norm_a = nullptr, *norm_b = nullptr;
   // Carved from scratch for the last forward's shape.
   LineStats rows{}, cols{};
   float* grad_scale_rows = nullptr;
@@ -101,13 +105,14 @@ NaiveLoss::~NaiveLoss() {
   cudaFree(impl_->sim);
   cudaFree(impl_->dlogits);
   cudaFree(impl_->scratch);
+  cudaFree(impl_->cos_buf);
   if (impl_->handle)
     cublasDestroy(impl_->handle);
   delete impl_;
 }
 
 size_t NaiveLoss::allocated_bytes() const {
-  return impl_->sim_cap + impl_->dlogits_cap + impl_->scratch_cap;
+  return impl_->sim_cap + impl_->dlogits_cap + impl_->scratch_cap + impl_->cos_cap;
 }
 
 namespace {
@@ -161,9 +166,10 @@ fnceStatus_t check(const fnceLossParams& p, std::string& error) {
   if (p.backend != FNCE_BACKEND_CUDA)
     return set_error(error, FNCE_ERROR_INVALID_VALUE, "naive: backend must be CUDA, got %d",
                      (int)p.backend);
-  if (p.similarity != FNCE_SIM_DOT)
+  if (p.similarity != FNCE_SIM_DOT && p.similarity != FNCE_SIM_COSINE)
     return set_error(error, FNCE_ERROR_NOT_SUPPORTED,
-                     "naive: only the DOT similarity is implemented, got %d", (int)p.similarity);
+                     "naive: only the DOT and COSINE similarities are implemented, got %d",
+                     (int)p.similarity);
   if (p.n < 1 || p.m < 1 || p.d < 1)
     return set_error(error, FNCE_ERROR_INVALID_VALUE,
                      "naive: n, m, d must be >= 1, got %lld, "
@@ -211,6 +217,37 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t opx, cublasOperation_t o
                       CUBLAS_GEMM_DEFAULT);
 }
 
+cudaError_t normalise_rows(const void* x, int64_t ld, int64_t rows, int64_t d, fnceDataType_t t,
+                           float* xhat, float* norms, cudaStream_t stream) {
+  switch (t) {
+  case FNCE_F32:
+    return launch(normalise_rows_kernel<float>, rows, kBlockThreads, stream, (const float*)x, ld, d,
+                  xhat, norms);
+  case FNCE_F16:
+    return launch(normalise_rows_kernel<__half>, rows, kBlockThreads, stream, (const __half*)x, ld,
+                  d, xhat, norms);
+  default:
+    return launch(normalise_rows_kernel<__nv_bfloat16>, rows, kBlockThreads, stream,
+                  (const __nv_bfloat16*)x, ld, d, xhat, norms);
+  }
+}
+
+cudaError_t normalise_rows_backward(const float* ghat, const float* xhat, const float* norms,
+                                    int64_t rows, int64_t d, fnceDataType_t t, void* grad,
+                                    cudaStream_t stream) {
+  switch (t) {
+  case FNCE_F32:
+    return launch(normalise_rows_backward_kernel<float>, rows, kBlockThreads, stream, ghat, xhat,
+                  norms, d, (float*)grad);
+  case FNCE_F16:
+    return launch(normalise_rows_backward_kernel<__half>, rows, kBlockThreads, stream, ghat, xhat,
+                  norms, d, (__half*)grad);
+  default:
+    return launch(normalise_rows_backward_kernel<__nv_bfloat16>, rows, kBlockThreads, stream, ghat,
+                  xhat, norms, d, (__nv_bfloat16*)grad);
+  }
+}
+
 } // namespace
 
 fnceStatus_t NaiveLoss::reserve(int64_t n, int64_t m, fnceDataType_t dtype, bool with_backward) {
@@ -242,7 +279,11 @@ fnceStatus_t NaiveLoss::forward(const fnceLossParams& user, float* loss, float* 
     return st;
   if (!loss)
     return set_error(error_, FNCE_ERROR_INVALID_VALUE, "naive: loss is NULL");
-  st = reserve(p.n, p.m, p.dtype, false);
+  const bool cosine = p.similarity == FNCE_SIM_COSINE;
+  st = reserve(p.n, p.m, cosine ? FNCE_F32 : p.dtype, false); // COSINE: f32 dlogits
+  if (st == FNCE_SUCCESS && cosine)
+    st = grow(reinterpret_cast<void**>(&impl_->cos_buf), &impl_->cos_cap,
+              4 * (size_t(p.d) * 2 * size_t(p.n + p.m) + size_t(p.n + p.m)), error_, "cosine");
   if (st != FNCE_SUCCESS)
     return st;
   Impl& s = *impl_;
@@ -273,10 +314,33 @@ fnceStatus_t NaiveLoss::forward(const fnceLossParams& user, float* loss, float* 
   s.partials.sum = reinterpret_cast<float*>(take(4 * s.chunks * p.m));
   s.partials.pos_sum = reinterpret_cast<float*>(take(4 * s.chunks * p.m));
 
+  if (cosine) { // normalised f32 copies first, as users write it (F.normalize, then the GEMM)
+    float* c = s.cos_buf;
+    s.a_hat = c;
+    c += p.n * p.d;
+    s.ghat_a = c;
+    c += p.n * p.d;
+    s.b_hat = self_mode ? s.a_hat : c;
+    c += p.m * p.d;
+    s.ghat_b = c;
+    c += p.m * p.d;
+    s.norm_a = c;
+    c += p.n;
+    s.norm_b = self_mode ? s.norm_a : c;
+    cudaError_t e = normalise_rows(p.a, p.lda, p.n, p.d, p.dtype, s.a_hat, s.norm_a, stream);
+    if (e == cudaSuccess && !self_mode)
+      e = normalise_rows(p.b, p.ldb, p.m, p.d, p.dtype, s.b_hat, s.norm_b, stream);
+    if (e != cudaSuccess)
+      return set_error(error_, FNCE_ERROR_CUDA, "naive: normalisation launch failed: %s",
+                       cudaGetErrorString(e));
+  }
   cublasSetStream(s.handle, stream);
   // sim (row-major n×m) = A·Bᵀ, i.e. column-major m×n = (B as d×m)ᵀ · (A as d×n).
-  const cublasStatus_t cs = gemm(s.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.m, p.n, p.d, p.b, p.ldb, p.a,
-                                 p.lda, 0.f, s.sim, CUDA_R_32F, p.m, p.dtype, p.allow_tf32);
+  const cublasStatus_t cs =
+      cosine ? gemm(s.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.m, p.n, p.d, s.b_hat, p.d, s.a_hat, p.d,
+                    0.f, s.sim, CUDA_R_32F, p.m, FNCE_F32, false)
+             : gemm(s.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.m, p.n, p.d, p.b, p.ldb, p.a, p.lda, 0.f,
+                    s.sim, CUDA_R_32F, p.m, p.dtype, p.allow_tf32);
   if (cs != CUBLAS_STATUS_SUCCESS)
     return set_error(error_, FNCE_ERROR_CUDA, "naive: forward cublasGemmEx failed (%d)", (int)cs);
 
@@ -326,7 +390,8 @@ fnceStatus_t NaiveLoss::backward(const fnceLossParams& user, const float* row_ls
     return set_error(error_, FNCE_ERROR_INVALID_VALUE, "naive: grad_loss is NULL");
   if (self_mode && grad_b)
     return set_error(error_, FNCE_ERROR_INVALID_VALUE, "naive: grad_b must be NULL in self mode");
-  st = reserve(p.n, p.m, p.dtype, true);
+  const bool cosine = p.similarity == FNCE_SIM_COSINE;
+  st = reserve(p.n, p.m, cosine ? FNCE_F32 : p.dtype, true);
   if (st != FNCE_SUCCESS)
     return st;
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
@@ -343,7 +408,7 @@ fnceStatus_t NaiveLoss::backward(const fnceLossParams& user, const float* row_ls
   b.grad_loss = grad_loss;
   b.grad_scale_rows = s.grad_scale_rows;
   cudaError_t e;
-  switch (p.dtype) {
+  switch (cosine ? FNCE_F32 : p.dtype) {
   case FNCE_F32:
     e = launch(dlogits_kernel<float>, p.n, kBlockThreads, stream, k, b,
                static_cast<float*>(s.dlogits));
@@ -365,20 +430,38 @@ fnceStatus_t NaiveLoss::backward(const fnceLossParams& user, const float* row_ls
                      cudaGetErrorString(e));
 
   // dlogits D: row-major n×m = column-major m×n (ld m).  Outputs dense row-major (ld d).
+  // COSINE: the same GEMMs in f32 on the normalised rows, into x̂'s gradients, then the backward
+  // of the normalisation writes grad_a / grad_b.
   cublasSetStream(s.handle, stream);
-  const cudaDataType_t ct = cuda_type(p.dtype);
+  const fnceDataType_t gt = cosine ? FNCE_F32 : p.dtype;
+  const cudaDataType_t ct = cuda_type(gt);
+  const void* A = cosine ? (const void*)s.a_hat : p.a;
+  const void* B = cosine ? (const void*)s.b_hat : p.b;
+  const int64_t lda = cosine ? p.d : p.lda, ldb = cosine ? p.d : p.ldb;
+  void* out_a = cosine ? (void*)s.ghat_a : grad_a;
+  void* out_b = cosine ? (void*)s.ghat_b : grad_b;
+  const bool tf32 = !cosine && p.allow_tf32;
   cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
   if (grad_a) // grad_a = D·B:  column-major d×n = (B as d×m) · (D as m×n)
-    cs = gemm(s.handle, CUBLAS_OP_N, CUBLAS_OP_N, p.d, p.n, p.m, p.b, p.ldb, s.dlogits, p.m, 0.f,
-              grad_a, ct, p.d, p.dtype, p.allow_tf32);
+    cs = gemm(s.handle, CUBLAS_OP_N, CUBLAS_OP_N, p.d, p.n, p.m, B, ldb, s.dlogits, p.m, 0.f, out_a,
+              ct, p.d, gt, tf32);
   if (cs == CUBLAS_STATUS_SUCCESS && (grad_b || (self_mode && grad_a))) {
     // grad_b = Dᵀ·A:  column-major d×m = (A as d×n) · (D as m×n)ᵀ; self mode adds it to grad_a.
-    void* out = self_mode ? grad_a : grad_b;
-    cs = gemm(s.handle, CUBLAS_OP_N, CUBLAS_OP_T, p.d, p.m, p.n, p.a, p.lda, s.dlogits, p.m,
-              self_mode ? 1.f : 0.f, out, ct, p.d, p.dtype, p.allow_tf32);
+    void* out = self_mode ? out_a : out_b;
+    cs = gemm(s.handle, CUBLAS_OP_N, CUBLAS_OP_T, p.d, p.m, p.n, A, lda, s.dlogits, p.m,
+              self_mode ? 1.f : 0.f, out, ct, p.d, gt, tf32);
   }
   if (cs != CUBLAS_STATUS_SUCCESS)
     return set_error(error_, FNCE_ERROR_CUDA, "naive: backward cublasGemmEx failed (%d)", (int)cs);
+  if (cosine) {
+    if (grad_a)
+      e = normalise_rows_backward(s.ghat_a, s.a_hat, s.norm_a, p.n, p.d, p.dtype, grad_a, stream);
+    if (e == cudaSuccess && grad_b && !self_mode)
+      e = normalise_rows_backward(s.ghat_b, s.b_hat, s.norm_b, p.m, p.d, p.dtype, grad_b, stream);
+    if (e != cudaSuccess)
+      return set_error(error_, FNCE_ERROR_CUDA, "naive: normalisation backward failed: %s",
+                       cudaGetErrorString(e));
+  }
   return FNCE_SUCCESS;
 }
 

@@ -9,7 +9,9 @@
 //             (self mode: grad_a = dlogits·A + dlogitsᵀ·A)
 //
 // It takes the same fnceLossParams as the library (device pointers, b == NULL = self mode) and
-// implements the DOT similarity with every positives / normaliser / direction / reduction mode, so
+// implements the DOT similarity with every positives / normaliser / direction / reduction mode
+// (COSINE too, as users write it: rows normalised into f32 copies, f32 GEMMs, f32 dlogits, then
+// the backward of the normalisation — correct, not benchmarked; NEG_SQ_DIST is refused), so
 // that the benchmark compares two correct implementations of the same contract (naive_test checks
 // it against the CPU reference).  Unlike the library it allocates (the n×m matrices), keeps state
 // between forward and backward (like an autograd graph), and is built only with nvcc (cuBLAS).

@@ -7,6 +7,8 @@
 //   columns (SYMMETRIC): the same over i for a fixed j — split over row chunks, then combined
 //   G_ij  = w_i (exp(s_ij − LSE_i)[j∈Z(i)] − [j∈P(i)]/|P(i)|) + w_j (same with column stats)
 //   dlogits_ij = scale · G_ij (input dtype), grad_scale = Σ_ij G_ij · sim_ij
+//   COSINE (not benchmarked): as users write it — rows normalised first (f32 copies), f32 GEMMs,
+//   f32 dlogits, then the backward of the normalisation.
 //
 // Everything of size n×m is read from / written to global memory: this is the baseline the fused
 // kernels are measured against, not a model for them.  All reductions have a fixed order, so the
@@ -399,6 +401,60 @@ __global__ void __launch_bounds__(kBlockThreads)
   gs = block_sum(gs);
   if (threadIdx.x == 0)
     b.grad_scale_rows[i] = (float)gs;
+}
+
+template <typename T> __device__ __forceinline__ float to_float(T x);
+template <> __device__ __forceinline__ float to_float<float>(float x) {
+  return x;
+}
+template <> __device__ __forceinline__ float to_float<__half>(__half x) {
+  return __half2float(x);
+}
+template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+
+constexpr float kNormEps = 1e-12f; // COSINE clamps the norms at this (DESIGN §1)
+
+// COSINE, forward: x̂_i = x_i / max(‖x_i‖, ε) in f32 (dense, ld d) and the unclamped ‖x_i‖;
+// one block per row.  (What users do: F.normalize, then the GEMM.)
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    normalise_rows_kernel(const T* x, int64_t ld, int64_t d, float* xhat, float* norms) {
+  const int64_t i = blockIdx.x;
+  double ss = 0.0;
+  for (int64_t k = threadIdx.x; k < d; k += kBlockThreads) {
+    const double v = to_float<T>(x[i * ld + k]);
+    ss += v * v;
+  }
+  ss = block_sum(ss);
+  const float nrm = (float)sqrt(ss);
+  const float inv = 1.f / fmaxf(nrm, kNormEps);
+  for (int64_t k = threadIdx.x; k < d; k += kBlockThreads)
+    xhat[i * d + k] = to_float<T>(x[i * ld + k]) * inv;
+  if (threadIdx.x == 0)
+    norms[i] = nrm;
+}
+
+// COSINE, backward through the normalisation: with ĝ = dL/dx̂_i (f32, from the GEMMs),
+//   dL/dx_i = (ĝ − (ĝ·x̂_i) x̂_i) / ‖x_i‖        when ‖x_i‖ > ε,
+//   dL/dx_i = ĝ / ε                             when the norm is clamped (the max is flat).
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    normalise_rows_backward_kernel(const float* ghat, const float* xhat, const float* norms,
+                                   int64_t d, T* grad) {
+  const int64_t i = blockIdx.x;
+  double dot = 0.0;
+  for (int64_t k = threadIdx.x; k < d; k += kBlockThreads)
+    dot += (double)ghat[i * d + k] * (double)xhat[i * d + k];
+  dot = block_sum(dot);
+  const float nrm = norms[i];
+  const bool clamped = !(nrm > kNormEps);
+  const float inv = 1.f / fmaxf(nrm, kNormEps);
+  for (int64_t k = threadIdx.x; k < d; k += kBlockThreads) {
+    const float g = ghat[i * d + k] - (clamped ? 0.f : (float)dot * xhat[i * d + k]);
+    grad[i * d + k] = from_float<T>(g * inv);
+  }
 }
 
 // grad_logit_scale = Σ_i partial_i, fixed order; one block.
