@@ -4,23 +4,29 @@
 // a message when there is no device).
 //
 // Every combination of the contract is one test case (similarity x positives x exclude_self /
-// self mode x normaliser x direction x dtype); inside it, every reduction on a small ragged shape
-// and on a multi-tile shape with padded row strides: loss, LSEs, grad_a, grad_b and
-// grad_logit_scale within the per-dtype bounds below, every output buffer poisoned beforehand
-// (an element the backend forgets stays 3.4e38 and fails), and a second run bitwise identical.
+// self mode x normaliser x direction x dtype: 324 cases); inside it, the three reductions on a
+// small ragged shape (n, m, d from {1, 7, 65, 123, 257}, n != m, rotating with the case) and MEAN
+// and NONE on a multi-tile shape (n = 100, m = 130, d = 40 with padded strides: 2 row tiles, 3
+// column tiles, ragged depth chunks): loss, LSEs, grad_a, grad_b and grad_logit_scale within the
+// per-dtype bounds below, every output buffer poisoned beforehand (an element the backend forgets
+// keeps 0x7f7f... and fails), and a second run bitwise identical.  Targeted cases follow: a
+// scale-100 row beyond exp's range, all rows masked, the NaN rules, d = 4096, each gradient
+// alone, TF32.
 //
-// Bounds, per element: |x - ref| <= atol * max|ref| + rtol * |ref|  (max over the output array,
-// so atol is relative to the array's scale; NaN in the reference demands NaN).
+// Bounds, per element: |x - ref| <= max(atol * max|ref|, floor) + rtol * |ref|  (max over the
+// output array, so atol is relative to the array's scale; NaN in the reference demands NaN).
 //   f32 inputs : loss/LSE rtol 2e-5, atol 2e-5;  gradients rtol 1e-4, atol 5e-5.
-//     f32 accumulation over d (<= 257 here) and n, m terms: the logits carry ~1e-6 relative error,
-//     the LSE an absolute error of that order times |s|max; gradients sum n or m terms of
-//     P_ij - 1/|P| whose cancellation turns the logits' error into an error relative to the
-//     array's largest element, hence the atol on max|ref|.
+//     f32 accumulation over d and n, m terms: the logits carry ~1e-6 relative error, the LSE an
+//     absolute error of that order times |s|max; gradients sum n or m terms of P_ij - 1/|P| whose
+//     cancellation turns the logits' error into an error relative to the array's largest
+//     element, hence the atol on max|ref|.  (Observed: worst error ~1-2% of these bounds.)
 //   bf16 / f16 inputs: the reference reads the same rounded inputs, so the loss and LSEs carry
-//     only the f32 accumulation error (same bounds as f32); the gradients are additionally rounded
-//     to the output dtype (the reference rounds its f64 result the same way), so one rounding of
-//     either side may land one ulp away: rtol 2 x 2^-8 (bf16: 8 significant bits) and
-//     2 x 2^-11 (f16), atol as for f32 plus the same ulp relative to max|ref|... see kTolerance.
+//     only the f32 accumulation error (same bounds as f32); the gradients are in addition rounded
+//     to the output dtype on both sides, so they may differ by one ulp: rtol = atol = 2 x 2^-8
+//     (bf16, 8 significant bits), rtol 2 x 2^-11 and atol 2e-4 (f16, 11 bits).
+//   floor (gradients only): 1e-6 x |dL/dl| x scale x max|x| (x 2/|x|min for COSINE), the
+//     magnitude of the terms a gradient element sums before they cancel (COSINE's projection can
+//     cancel a gradient to exactly 0, e.g. at d = 1); f32 cannot resolve less.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -519,7 +525,7 @@ std::vector<Shape> shapes_for(const Combo& c, size_t index) {
     const bool vp = c.pos == FNCE_POSITIVES_VIEW_PAIRS;
     const int64_t* nd = vp ? even[index % 4] : odd[index % 5];
     out.push_back(Shape{nd[0], nd[0], nd[1], nd[1], 0});
-    out.push_back(Shape{130, 130, 65, 68, 0});
+    out.push_back(Shape{100, 100, 40, 43, 0});
     return out;
   }
   static const int64_t le[][3] = {
@@ -528,7 +534,7 @@ std::vector<Shape> shapes_for(const Combo& c, size_t index) {
   const int64_t* s =
       (c.pos == FNCE_POSITIVES_DIAGONAL || index % 2 == 0) ? le[index % 5] : any[index % 4];
   out.push_back(Shape{s[0], s[1], s[2], s[2], s[2]});
-  out.push_back(Shape{123, 257, 65, 68, 66});
+  out.push_back(Shape{100, 130, 40, 43, 41});
   return out;
 }
 
@@ -548,6 +554,8 @@ TEST_P(Combination, MatchesReferenceAndIsDeterministic) {
     const Inputs in = make_inputs(c, s, 1000 + index * 7 + si);
     const int64_t m = c.self ? s.n : s.m;
     for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_SUM, FNCE_REDUCTION_NONE}) {
+      if (si == 1 && red == FNCE_REDUCTION_SUM)
+        continue; // SUM differs from MEAN only by the weight: the small shape covers it
       std::ostringstream ctx;
       ctx << "n=" << s.n << " m=" << m << " d=" << s.d << " lda=" << s.lda << " " << name(red);
       SCOPED_TRACE(ctx.str());
