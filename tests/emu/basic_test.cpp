@@ -119,6 +119,30 @@ TEST(EmuBasic, WarpScansWithEveryShuffleKindAndWidth) {
   }
 }
 
+TEST(EmuBasic, HalfWarpsInDivergentBranchesWithTheirOwnMasks) {
+  EMU_REQUIRE_DEVICE();
+  EMU_SEED_TRACE();
+  std::vector<int> in(32);
+  for (int l = 0; l < 32; ++l)
+    in[l] = l * l - 3 * l;
+  DeviceBuffer<int> d_in(in), d_sums(32);
+  DeviceBuffer<unsigned> d_ballots(32);
+  ASSERT_EQ(half_warp_collectives(d_in.get(), d_sums.get(), d_ballots.get()), cudaSuccess);
+  std::vector<int> sums = d_sums.download();
+  std::vector<unsigned> ballots = d_ballots.download();
+  int low = 0, high = 0;
+  unsigned odd_low = 0, odd_high = 0;
+  for (int l = 0; l < 32; ++l) {
+    (l < 16 ? low : high) += in[l];
+    if (in[l] % 2 != 0)
+      (l < 16 ? odd_low : odd_high) |= 1u << l;
+  }
+  for (int l = 0; l < 32; ++l) {
+    EXPECT_EQ(sums[l], l < 16 ? low : high) << l;
+    EXPECT_EQ(ballots[l], l < 16 ? odd_low : odd_high) << l;
+  }
+}
+
 TEST(EmuBasic, VotesAndCountingBarriers) {
   EMU_REQUIRE_DEVICE();
   EMU_SEED_TRACE();

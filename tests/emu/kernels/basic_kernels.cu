@@ -92,6 +92,26 @@ __global__ void warp_shuffles_kernel(const int* in, int* out, int width) {
   out[4 * 32 + lane] = __shfl_sync(full, v, src + 7 * width, width);
 }
 
+// The two half-warps take different branches and use disjoint masks (legal since sm_70).
+__global__ void half_warp_collectives_kernel(const int* in, int* sums, unsigned* ballots) {
+  const int lane = threadIdx.x;
+  int v = in[lane];
+  if (lane < 16) {
+    const unsigned mask = 0x0000ffffu;
+    for (int m = 8; m > 0; m /= 2)
+      v += __shfl_xor_sync(mask, v, m, 16);
+    __syncwarp(mask);
+    ballots[lane] = __ballot_sync(mask, in[lane] % 2 != 0);
+  } else {
+    const unsigned mask = 0xffff0000u;
+    for (int m = 1; m < 16; m *= 2)
+      v += __shfl_xor_sync(mask, v, m, 16);
+    ballots[lane] = __ballot_sync(mask, in[lane] % 2 != 0);
+    __syncwarp(mask);
+  }
+  sums[lane] = v;
+}
+
 __global__ void votes_kernel(const int* in, unsigned* out) {
   const int tid = threadIdx.x;
   const int pred = in[tid] > 0;
@@ -239,6 +259,11 @@ cudaError_t transpose(const float* in, float* out, int rows, int cols) {
 cudaError_t warp_shuffles(const int* in, int* out, int width) {
   cudaLaunchConfig_t c = config(dim3(1), dim3(32));
   return cudaLaunchKernelEx(&c, warp_shuffles_kernel, in, out, width);
+}
+
+cudaError_t half_warp_collectives(const int* in, int* sums, unsigned* ballots) {
+  cudaLaunchConfig_t c = config(dim3(1), dim3(32));
+  return cudaLaunchKernelEx(&c, half_warp_collectives_kernel, in, sums, ballots);
 }
 
 cudaError_t votes(const int* in, unsigned* out) {

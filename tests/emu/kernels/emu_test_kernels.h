@@ -26,6 +26,9 @@ cudaError_t warp_shuffles(const int* in, int* out, int width);
 /// out[0..3] = __ballot_sync(pred), __any_sync, __all_sync, __activemask for pred = in[lane] > 0,
 /// out[4..6] = __syncthreads_count/and/or over the block (pred = in[tid] > 0), 64 threads.
 cudaError_t votes(const int* in, unsigned* out);
+/// One warp whose halves branch apart: each half sums its 16 values with __shfl_xor_sync on its
+/// own mask (sums[lane] = its half's sum) and ballots in[lane] odd (ballots[lane]).
+cudaError_t half_warp_collectives(const int* in, int* sums, unsigned* ballots);
 /// Every thread of a 3-D grid of 3-D blocks writes its global linear id at its own position.
 cudaError_t grid_indices(unsigned* out, dim3 grid, dim3 block);
 /// Histogram of in[0..n) values (0..bins-1) with shared atomicAdd, merged by global atomicAdd;
