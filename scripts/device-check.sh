@@ -149,7 +149,8 @@ fi
 tests_flag=ON
 if [ -z "$prefix_path" ] && ! have_system; then tests_flag=OFF; fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFLASHNCE_ENABLE_CUDA=ON \
-  -DFLASHNCE_CUDA_ARCHITECTURES="$arch" -DFLASHNCE_BUILD_EMU=OFF -DFLASHNCE_BUILD_PYTHON=OFF \
+  -DFLASHNCE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+  -DFLASHNCE_BUILD_EMU=OFF -DFLASHNCE_BUILD_PYTHON=OFF \
   -DFLASHNCE_BUILD_TESTS=$tests_flag -DFLASHNCE_BUILD_BENCH=ON \
   ${prefix_path:+-DCMAKE_PREFIX_PATH="$prefix_path"} >>"$OUT/build.log" 2>&1
 rc=$?
