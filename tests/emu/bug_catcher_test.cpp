@@ -45,6 +45,28 @@ TEST_F(EmuBugCatcher, DynamicSharedMemoryOverrunAborts) {
                "wrote past the end of its dynamic shared memory \\(128 bytes|AddressSanitizer");
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_WITH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_WITH_ASAN 1
+#endif
+#endif
+
+TEST_F(EmuBugCatcher, GlobalMemoryOverrunIsReportedByAddressSanitizer) {
+#if defined(EMU_WITH_ASAN)
+  EXPECT_DEATH(
+      {
+        DeviceBuffer<float> out(32);
+        global_overrun(out.get(), 32);
+      },
+      "AddressSanitizer: heap-buffer-overflow(.|\n)*global_overrun_kernel");
+#else
+  GTEST_SKIP()
+      << "global-memory bounds are checked in the sanitizer build (cmake --preset sanitize)";
+#endif
+}
+
 TEST_F(EmuBugCatcher, MisalignedLdmatrixAborts) {
   DeviceBuffer<std::uint32_t> out(32);
   EXPECT_DEATH(ldmatrix_misaligned(out.get()), "ldmatrix: row address .* is not 16-byte aligned");

@@ -65,6 +65,10 @@ __global__ void warp_collectives_diverge_kernel(int* out) {
   out[threadIdx.x] = v;
 }
 
+__global__ void global_overrun_kernel(float* out) {
+  out[threadIdx.x] = 1.0f; // launched with one thread more than `out` has floats
+}
+
 cudaLaunchConfig_t config(unsigned threads, size_t smem = 0) {
   cudaLaunchConfig_t c = {};
   c.gridDim = dim3(2);
@@ -78,6 +82,11 @@ cudaLaunchConfig_t config(unsigned threads, size_t smem = 0) {
 cudaError_t divergent_barrier(int* out) {
   cudaLaunchConfig_t c = config(64);
   return cudaLaunchKernelEx(&c, divergent_barrier_kernel, out);
+}
+cudaError_t global_overrun(float* out, int n) {
+  cudaLaunchConfig_t c = config(static_cast<unsigned>(n) + 1);
+  c.gridDim = dim3(1);
+  return cudaLaunchKernelEx(&c, global_overrun_kernel, out);
 }
 cudaError_t shuffle_mask_excludes_caller(int* out) {
   cudaLaunchConfig_t c = config(32);

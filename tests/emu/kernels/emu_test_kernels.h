@@ -84,6 +84,8 @@ cudaError_t cp_async_zfill(const float* in, float* out, int src_bytes);
 
 // ---- bug_kernels.cu (each of these aborts under the emulator) -------------------------------
 cudaError_t divergent_barrier(int* out);
+/// Writes out[0..n] (one float past a buffer of n) from one block of n + 1 threads.
+cudaError_t global_overrun(float* out, int n);
 cudaError_t shuffle_mask_excludes_caller(int* out);
 cudaError_t shuffle_mask_names_exited_lane(int* out);
 cudaError_t dynamic_smem_overrun(float* out);
