@@ -11,7 +11,7 @@
 //     owns, kept in workspace col_partial[block][column] (only this block touches its slice; its
 //     row tiles are merged in increasing order).  A second kernel merges the G partials of each
 //     column in block order.
-// Workspace: see host/cuda/dispatch.cpp (O(G * m + n + m) with G bounded by 2 x SM count).
+// Workspace: see host/cuda/dispatch.cpp (O(G * m + n + m) with G bounded by the SM count).
 // Deterministic: fixed tile order, fixed reduction trees, no atomics.
 #pragma once
 

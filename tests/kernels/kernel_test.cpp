@@ -726,4 +726,20 @@ TEST(Kernels, Tf32TensorCores) {
   }
 }
 
+// SYMMETRIC with more row tiles than forward blocks (G = SM count; 132 on the emulator's modelled
+// H200): a block merges several row tiles into its column partials before the column merge.
+TEST(Kernels, SymmetricWithMoreRowTilesThanBlocks) {
+  SKIP_WITHOUT_DEVICE();
+  Combo c = basic(FNCE_SIM_DOT, FNCE_F32);
+  c.pos = FNCE_POSITIVES_LABELS;
+  const Inputs in = make_inputs(c, Shape{64 * 132 + 100, 70, 5, 5, 5}, 41);
+  for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE}) {
+    const std::vector<float> gl =
+        make_grad_loss(red, red == FNCE_REDUCTION_NONE ? in.s.n + in.s.m : 1, 43);
+    const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    compare(in, red, got, ref, std::string("n = 8548 symmetric ") + name(red), gl);
+  }
+}
+
 } // namespace
