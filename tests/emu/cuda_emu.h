@@ -24,6 +24,9 @@
 #if defined(__CUDACC__)
 #error "cuda_emu.h is for the host compiler; nvcc compiles CUDA files without it"
 #endif
+#if defined(__CUDA_RUNTIME_H__) || defined(__HOST_DEFINES_H__)
+#error "cuda_emu.h must come before every CUDA header: force-include it (-include cuda_emu.h)"
+#endif
 
 #define CUDA_EMU 1
 
@@ -130,16 +133,19 @@ void cp_async_wait(int pending_groups);
 std::uint32_t float_to_tf32(float x);
 [[noreturn]] void trap();
 
+// Shuffles move the bits of any value of at most 8 bytes (CUDA's overloads: integers, float,
+// double, __half, __half2, __nv_bfloat16, __nv_bfloat162; the last four are not trivially
+// copyable in the toolkit's headers, but are plain bits).
 template <typename T> inline std::uint64_t to_bits(const T& v) {
-  static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8,
-                "warp shuffles move at most 8 bytes of a trivially copyable type");
+  static_assert(sizeof(T) <= 8 && std::is_trivially_destructible<T>::value,
+                "warp shuffles move at most 8 bytes of a plain value");
   std::uint64_t bits = 0;
-  std::memcpy(&bits, &v, sizeof(T));
+  std::memcpy(&bits, static_cast<const void*>(&v), sizeof(T));
   return bits;
 }
 template <typename T> inline T from_bits(std::uint64_t bits) {
   T v;
-  std::memcpy(&v, &bits, sizeof(T));
+  std::memcpy(static_cast<void*>(&v), &bits, sizeof(T));
   return v;
 }
 

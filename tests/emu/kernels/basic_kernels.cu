@@ -3,6 +3,8 @@
 // and, after cuda_emu.h, by the host compiler.
 #include "emu_test_kernels.h"
 
+#include <cuda_fp16.h>
+
 #include "kernels/common/shared_memory.cuh"
 
 __device__ int g_launch_counter; // global memory, shared by all blocks
@@ -88,7 +90,16 @@ __global__ void warp_shuffles_kernel(const int* in, int* out, int width) {
   out[2 * 32 + lane] = sum;
 
   const int src = (lane * 5 + 3) % width;
-  out[3 * 32 + lane] = __shfl_sync(full, v, src, width);
+  // Also through a 4-byte __half2 (v's two 16-bit halves) and an 8-byte double.
+  const __half2 h =
+      __halves2half2(__ushort_as_half(static_cast<unsigned short>(v & 0xffff)),
+                     __ushort_as_half(static_cast<unsigned short>((v >> 16) & 0xffff)));
+  const __half2 hs = __shfl_sync(full, h, src, width);
+  const int from_half2 = static_cast<int>(__half_as_ushort(__low2half(hs))) |
+                         (static_cast<int>(__half_as_ushort(__high2half(hs))) << 16);
+  const double from_double = __shfl_sync(full, static_cast<double>(v), src, width);
+  const int plain = __shfl_sync(full, v, src, width);
+  out[3 * 32 + lane] = (from_half2 == plain && from_double == plain) ? plain : -999999;
   out[4 * 32 + lane] = __shfl_sync(full, v, src + 7 * width, width);
 }
 
