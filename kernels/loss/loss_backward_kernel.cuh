@@ -229,7 +229,8 @@ __global__ void __launch_bounds__(Tr::kThreads)
     const int64_t dc = ch * BDA;
     const int subs = int((p.d - dc < BDA ? p.d - dc + BD - 1 : BDA) / BD); // BD-wide sub-chunks
     const bool first = ch == 0;
-    // Each thread owns the same accumulator elements throughout (no barrier needed for them).
+// Each thread owns the same accumulator elements throughout (no barrier needed for them).
+#pragma unroll 1
     for (int sub = 0; sub < BDA / BD; ++sub)
 #pragma unroll
       for (int i = 0; i < TM; ++i)
@@ -291,8 +292,9 @@ __global__ void __launch_bounds__(Tr::kThreads)
       }
       if (out == nullptr)
         continue; // grad_logit_scale only: no gradient GEMM
-      // acc_s[BM x BDA] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BDA]: BD-wide
-      // sub-chunks, each in BK-row steps with a register micro-tile.
+// acc_s[BM x BDA] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BDA]: BD-wide
+// sub-chunks, each in BK-row steps with a register micro-tile.
+#pragma unroll 1
       for (int sub = 0; sub < subs; ++sub) {
         const int64_t dsub = dc + int64_t(sub) * BD;
         if constexpr (Tr::kMmaGrad) {
@@ -306,6 +308,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
 #pragma unroll
           for (int j = 0; j < TN; ++j)
             acc[i][j] = 0.0f;
+#pragma unroll 1
         for (int kk0 = 0; kk0 < BN; kk0 += BK) {
           __syncthreads(); // C written / previous Y chunk consumed
 #pragma unroll
@@ -387,6 +390,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
         alpha = 2.0f * scale;
         beta = -2.0f * scale * row_sum[r];
       }
+#pragma unroll 1
       for (int sub = 0; sub < subs; ++sub)
 #pragma unroll
         for (int j = 0; j < TN; ++j) {
