@@ -19,6 +19,14 @@ TEST_F(EmuBugCatcher, DivergentBarrierAborts) {
                "(.|\n)*divergent barrier(.|\n)*bug_kernels.cu:[0-9]+(.|\n)*CUDA_EMU_SEED=");
 }
 
+TEST(EmuBugCatcherFastStyle, DivergentBarrierAbortsInAForkedChildToo) {
+  // GoogleTest's default death-test style forks without exec: the child has no pool threads.
+  GTEST_FLAG_SET(death_test_style, "fast");
+  DeviceBuffer<int> out(64);
+  EXPECT_DEATH(divergent_barrier(out.get()), "divergent barrier");
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+}
+
 TEST_F(EmuBugCatcher, ShuffleMaskThatExcludesTheCallingLaneAborts) {
   DeviceBuffer<int> out(32);
   EXPECT_DEATH(

@@ -27,6 +27,7 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <random>
 #include <string>
 #include <thread>
@@ -1024,6 +1025,19 @@ private:
     active_limit_ = want - 1;
     for (auto& t : threads_)
       t.detach();
+    // A fork()ed child (GoogleTest's default "fast" death tests) has none of the pool's threads:
+    // it runs its blocks on its one thread, with fresh locks.
+    pthread_atfork(nullptr, nullptr, [] { Pool::get().reset_after_fork(); });
+  }
+  void reset_after_fork() {
+    new (&launch_mutex_) std::mutex();
+    new (&m_) std::mutex();
+    new (&cv_) std::condition_variable();
+    new (&done_cv_) std::condition_variable();
+    threads_.clear(); // detached: destroying the handles is harmless
+    job_ = nullptr;
+    job_helpers_ = joined_ = finished_ = 0;
+    active_limit_ = 0;
   }
   void loop() {
     std::uint64_t seen = 0;
