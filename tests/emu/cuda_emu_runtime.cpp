@@ -46,7 +46,11 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#if !defined(__x86_64__)
+// The hand-written switch on x86-64; ucontext elsewhere (or when CUDA_EMU_FORCE_UCONTEXT is
+// defined, which is how the fallback is tested on x86-64).
+#if defined(__x86_64__) && !defined(CUDA_EMU_FORCE_UCONTEXT)
+#define CUDA_EMU_ASM_SWITCH 1
+#else
 #include <ucontext.h>
 #endif
 
@@ -57,7 +61,7 @@ namespace {
 // ================================================================================================
 // Context switching
 // ================================================================================================
-#if defined(__x86_64__)
+#if defined(CUDA_EMU_ASM_SWITCH)
 // Saves the callee-saved registers, MXCSR and the x87 control word on the current stack, stores
 // the stack pointer in *save_sp, loads load_sp and restores the same from there.  No signal-mask
 // system call (unlike swapcontext).
@@ -107,7 +111,7 @@ cuda_emu_fiber_trampoline:
 #endif
 
 struct Fiber {
-#if defined(__x86_64__)
+#if defined(CUDA_EMU_ASM_SWITCH)
   void* sp = nullptr;
 #else
   ucontext_t uc;
@@ -118,7 +122,7 @@ struct Fiber {
 
 using FiberEntry = void (*)(void*);
 
-#if !defined(__x86_64__)
+#if !defined(CUDA_EMU_ASM_SWITCH)
 void ucontext_entry(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
   void* arg = reinterpret_cast<void*>((static_cast<std::uintptr_t>(hi) << 32) | lo);
   FiberEntry fn = reinterpret_cast<FiberEntry>((static_cast<std::uintptr_t>(fhi) << 32) | flo);
@@ -128,7 +132,7 @@ void ucontext_entry(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
 #endif
 
 void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
-#if defined(__x86_64__)
+#if defined(CUDA_EMU_ASM_SWITCH)
   auto top = reinterpret_cast<std::uintptr_t>(f.stack_lo + f.stack_size) & ~std::uintptr_t{15};
   auto* sp = reinterpret_cast<std::uint64_t*>(top - 88);
   sp[0] = 0x037F;                                                      // x87 control word
@@ -166,7 +170,7 @@ inline void fiber_switch(Fiber& from, Fiber& to, bool from_dies) {
 #else
   (void)from_dies;
 #endif
-#if defined(__x86_64__)
+#if defined(CUDA_EMU_ASM_SWITCH)
   cuda_emu_swap_context(&from.sp, to.sp);
 #else
   swapcontext(&from.uc, &to.uc);
