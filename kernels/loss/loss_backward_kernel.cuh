@@ -163,12 +163,63 @@ __device__ inline void grad_gemm_mma(float* acc_s, const float* C, uint16_t* Yt,
   }
 }
 
+// FFMA gradient GEMM: acc_s[:, sub] += C[BM x BN] * Y[BN x BD], BK rows of Y at a time through
+// shared memory, a kThreadM x kThreadN register micro-tile per thread.
+template <class Tr>
+__device__ inline void grad_gemm_ffma(float* acc_s, const float* C, float* Ys,
+                                      const typename Tr::T* y, int64_t ldy, int64_t rows_y,
+                                      int64_t d, int64_t col0, int64_t dsub, int sub, int tid) {
+  constexpr int BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD, BDA = Tr::kBlockDAcc;
+  constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN, SN = BN + 1;
+  const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      acc[i][j] = 0.0f;
+#pragma unroll 1
+  for (int kk0 = 0; kk0 < BN; kk0 += BK) {
+    __syncthreads(); // C written / previous Y chunk consumed
+#pragma unroll
+    for (int q = 0; q < (BK * BD) / Tr::kThreads; ++q) {
+      const int idx = tid + q * Tr::kThreads;
+      const int kk = idx / BD;
+      const int k = idx % BD;
+      const int64_t gy = col0 + kk0 + kk;
+      const int64_t gk = dsub + k;
+      Ys[kk * BD + k] = (gy < rows_y && gk < d) ? to_float(y[gy * ldy + gk]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float af[TM], bf[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+        af[i] = C[(ty + i * Tr::kThreadsM) * SN + kk0 + kk];
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        bf[j] = Ys[kk * BD + tx + j * Tr::kThreadsN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          acc[i][j] += af[i] * bf[j];
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
+}
+
 // Gradient kernel: one block per row tile of the launch's rows (a, or b when transposed).
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads)
     grad_kernel(__grid_constant__ const BackwardParams bp) {
   using T = typename Tr::T;
-  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD;
+  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
   constexpr int BDA = Tr::kBlockDAcc; // output columns of d per pass over the column tiles
   constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN;
   constexpr int SN = BN + 1;
@@ -297,51 +348,11 @@ __global__ void __launch_bounds__(Tr::kThreads)
 #pragma unroll 1
       for (int sub = 0; sub < subs; ++sub) {
         const int64_t dsub = dc + int64_t(sub) * BD;
-        if constexpr (Tr::kMmaGrad) {
+        if constexpr (Tr::kMmaGrad)
           grad_gemm_mma<Tr>(acc_s, C, static_cast<uint16_t*>(ops), y, ldy, Cn, p.d, col0, dsub, sub,
                             tid);
-          continue;
-        }
-        float acc[TM][TN];
-#pragma unroll
-        for (int i = 0; i < TM; ++i)
-#pragma unroll
-          for (int j = 0; j < TN; ++j)
-            acc[i][j] = 0.0f;
-#pragma unroll 1
-        for (int kk0 = 0; kk0 < BN; kk0 += BK) {
-          __syncthreads(); // C written / previous Y chunk consumed
-#pragma unroll
-          for (int q = 0; q < (BK * BD) / Tr::kThreads; ++q) {
-            const int idx = tid + q * Tr::kThreads;
-            const int kk = idx / BD;
-            const int k = idx % BD;
-            const int64_t gy = col0 + kk0 + kk;
-            const int64_t gk = dsub + k;
-            Ys[kk * BD + k] = (gy < Cn && gk < p.d) ? to_float(y[gy * ldy + gk]) : 0.0f;
-          }
-          __syncthreads();
-#pragma unroll
-          for (int kk = 0; kk < BK; ++kk) {
-            float af[TM], bf[TN];
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-              af[i] = C[(ty + i * Tr::kThreadsM) * SN + kk0 + kk];
-#pragma unroll
-            for (int j = 0; j < TN; ++j)
-              bf[j] = Ys[kk * BD + tx + j * Tr::kThreadsN];
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-#pragma unroll
-              for (int j = 0; j < TN; ++j)
-                acc[i][j] += af[i] * bf[j];
-          }
-        }
-#pragma unroll
-        for (int i = 0; i < TM; ++i)
-#pragma unroll
-          for (int j = 0; j < TN; ++j)
-            acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
+        else
+          grad_gemm_ffma<Tr>(acc_s, C, Ys, y, ldy, Cn, p.d, col0, dsub, sub, tid);
       }
     }
 
