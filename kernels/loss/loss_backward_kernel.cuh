@@ -17,7 +17,9 @@
 // statistics for G_ji.
 // What is never materialised: s, P or G (one kBlockM x kBlockN tile of coefficients lives in
 // shared memory).  The depth d of the output is covered in kBlockD chunks; each chunk recomputes
-// the logit tiles (generic path).
+// the logit tiles (generic path).  The logit tiles' operands are double-buffered with cp.async /
+// ldmatrix as in the forward (MmaTraits::kGradPipelined), except in the bf16 tensor-core gradient
+// kernel, which is register-bound and keeps single-stage plain loads.
 #pragma once
 
 #include <cstdint>
@@ -296,7 +298,8 @@ __global__ void __launch_bounds__(Tr::kThreads)
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t col0 = ct * BN;
       float s_acc[TM][TN];
-      tile_logit_dots<Tr>(s_acc, ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0, tid);
+      tile_logit_dots<Tr, Tr::kGradPipelined>(s_acc, ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0,
+                                              tid);
       // tile_dot ends after a barrier that follows the previous tile's last shared-memory read:
       // the column-side data can be replaced now.
       if (tid < BN) {

@@ -7,13 +7,20 @@
 //     thread, exact f32 products for f32 inputs.
 //   - Tensor cores (MmaTraits): 16-bit operands kept as raw bits in shared memory, mma.sync
 //     m16n8k16 (bf16 / f16) or m16n8k8 (TF32, for f32 inputs when allow_tf32) with f32
-//     accumulation; 8 warps, each a 16 x 32 slab of the tile (4 n8 fragments).  The accumulators
-//     are staged through shared memory into the same per-thread micro-tile layout as the FFMA path,
-//     so the epilogues are shared.
+//     accumulation; 8 warps, each a 16 x 32 slab of the tile (4 n8 fragments).  The depth streams
+//     in kMmaChunk chunks through two shared-memory stages (cp.async double buffering: chunk c + 1
+//     in flight while chunk c is multiplied; the second stage borrows the f32 stage buffer, so no
+//     extra shared memory).  cp.async 16-byte copies (zfill at ragged rows / depth) when an
+//     operand's base and stride are 16-byte aligned, decided at run time per operand; otherwise
+//     plain element loads into the same stages (any stride, any alignment).  16-bit fragments via
+//     ldmatrix.x4.  The accumulators are staged through shared memory into the same per-thread
+//     micro-tile layout as the FFMA path, so the epilogues are shared.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
+#include "kernels/common/cp_async.cuh"
 #include "kernels/common/mma.cuh"
 #include "kernels/common/numeric.cuh"
 #include "kernels/loss/loss_common.cuh"
@@ -113,13 +120,142 @@ __device__ inline uint32_t load_pair(const uint16_t* p) {
   return v;
 }
 
+// Whether a whole operand chunk row can be fetched with 16-byte cp.async: the base and every row
+// start 16-byte aligned (the chunk offsets k0 + 16-byte column groups then are too).  Decided at
+// run time per operand; otherwise the plain-load loader (any stride, any alignment) is used.
+template <typename T> __device__ inline bool rows_16b_aligned(const T* x, int64_t ld) {
+  return (reinterpret_cast<uintptr_t>(x) % 16 == 0) && ((ld * int64_t(sizeof(T))) % 16 == 0);
+}
+
+// Issues the cp.async copies of rows [row0, row0 + ROWS) x depth [k0, k0 + K) into
+// dst[r * LD + k] (raw element bits; f32 stays f32 for TF32, converted at the fragment load).
+// Ragged edges through the zero-filling form: a row past `rows` copies 0 bytes (source = the
+// valid base `x`), a column group past `depth` only its in-range bytes; the rest of the 16
+// destination bytes are zero, as the plain loader writes.
+template <int ROWS, int K, int LD, int THREADS, typename S, typename T>
+__device__ inline void load_tile_rows_async(S* dst, const T* x, int64_t ld, int64_t rows,
+                                            int64_t depth, int64_t row0, int64_t k0, int tid) {
+  static_assert(sizeof(S) == sizeof(T), "raw copy: shared element = global element");
+  constexpr int kPer = 16 / int(sizeof(T)); // elements per 16-byte copy
+  constexpr int kGroups = K / kPer;         // copies per row
+  static_assert(K % kPer == 0 && (LD * int(sizeof(S))) % 16 == 0, "16-byte aligned smem rows");
+  static_assert((ROWS * kGroups) % THREADS == 0, "even split");
+#pragma unroll
+  for (int q = 0; q < (ROWS * kGroups) / THREADS; ++q) {
+    const int idx = tid + q * THREADS;
+    const int r = idx / kGroups;
+    const int k = (idx % kGroups) * kPer;
+    const int64_t gr = row0 + r;
+    const int64_t gk = k0 + k;
+    int64_t left = depth - gk; // elements of this group inside the matrix (may be <= 0)
+    left = left < 0 ? 0 : (left > kPer ? kPer : left);
+    const bool in = gr < rows && left > 0;
+    // 64-bit offset: gr * ld exceeds 2^31 for large n x d.
+    const T* src = in ? x + gr * ld + gk : x;
+    cp_async_16_zfill(dst + r * LD + k, src, in ? int(left * int64_t(sizeof(T))) : 0);
+  }
+}
+
+// One chunk of both operands into one stage: cp.async where the operand allows it (the copies
+// complete at the caller's cp_async_wait), plain loads (complete at once) otherwise.
+template <int BM, int BN, int KC, int LD, int THREADS, typename S, typename T>
+__device__ inline void load_chunk(S* As, S* Bs, bool x_async, bool y_async, const T* x, int64_t ldx,
+                                  int64_t rows_x, const T* y, int64_t ldy, int64_t rows_y,
+                                  int64_t d, int64_t row0, int64_t col0, int64_t k0, int tid) {
+  if (x_async)
+    load_tile_rows_async<BM, KC, LD, THREADS>(As, x, ldx, rows_x, d, row0, k0, tid);
+  else
+    load_tile_rows<BM, KC, LD, THREADS>(As, x, ldx, rows_x, d, row0, k0, tid);
+  if (y_async)
+    load_tile_rows_async<BN, KC, LD, THREADS>(Bs, y, ldy, rows_y, d, col0, k0, tid);
+  else
+    load_tile_rows<BN, KC, LD, THREADS>(Bs, y, ldy, rows_y, d, col0, k0, tid);
+}
+
+// One depth chunk of the warp's 16 x 32 slab: c[nt] += A[wm.., kc] * B[wn + 8 nt.., kc].
+// kLdmatrix: 16-bit fragments through ldmatrix.x4 (rows 16-byte aligned), else 32-bit loads.
+template <class Tr, bool kLdmatrix, typename S>
+__device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int wm, int wn,
+                                 int lane) {
+  constexpr int KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
+  const int g = lane >> 2, t = lane & 3;
+  if constexpr (Tr::kTf32) {
+#pragma unroll
+    for (int kk = 0; kk < KC; kk += 8) {
+      uint32_t a[4];
+      a[0] = float_to_tf32(As[(wm + g) * LD + kk + t]);
+      a[1] = float_to_tf32(As[(wm + g + 8) * LD + kk + t]);
+      a[2] = float_to_tf32(As[(wm + g) * LD + kk + t + 4]);
+      a[3] = float_to_tf32(As[(wm + g + 8) * LD + kk + t + 4]);
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const float* brow = Bs + (wn + nt * 8 + g) * LD + kk;
+        const uint32_t b[2] = {float_to_tf32(brow[t]), float_to_tf32(brow[t + 4])};
+        mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
+      }
+    }
+  } else if constexpr (kLdmatrix) {
+    // ldmatrix row addresses: lane l serves row l % 8 of matrix q = l / 8.
+    const int q = lane >> 3, r8 = lane & 7;
+#pragma unroll
+    for (int kk = 0; kk < KC; kk += 16) {
+      // A 16 x 16: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15),
+      // (rows 8-15, k 8-15) = a[0..3] of the m16n8k16 fragment.
+      uint32_t a[4];
+      ldmatrix_x4(a, As + (wm + r8 + (q & 1) * 8) * LD + kk + (q >> 1) * 8);
+#pragma unroll
+      for (int np = 0; np < 2; ++np) {
+        // B of two n8 tiles: matrices (tile 2np, k 0-7), (2np, k 8-15), (2np + 1, k 0-7),
+        // (2np + 1, k 8-15).  Bs is [n][k]: row g, columns 2t..2t+1 of a matrix = b[] of a tile.
+        uint32_t bb[4];
+        ldmatrix_x4(bb, Bs + (wn + (2 * np + (q >> 1)) * 8 + r8) * LD + kk + (q & 1) * 8);
+        const uint32_t b0[2] = {bb[0], bb[1]};
+        const uint32_t b1[2] = {bb[2], bb[3]};
+        if constexpr (Tr::kBf16) {
+          mma_m16n8k16_bf16(c[2 * np], a, b0, c[2 * np]);
+          mma_m16n8k16_bf16(c[2 * np + 1], a, b1, c[2 * np + 1]);
+        } else {
+          mma_m16n8k16_f16(c[2 * np], a, b0, c[2 * np]);
+          mma_m16n8k16_f16(c[2 * np + 1], a, b1, c[2 * np + 1]);
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int kk = 0; kk < KC; kk += 16) {
+      uint32_t a[4];
+      a[0] = load_pair(As + (wm + g) * LD + kk + 2 * t);
+      a[1] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t);
+      a[2] = load_pair(As + (wm + g) * LD + kk + 2 * t + 8);
+      a[3] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t + 8);
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const uint16_t* brow = Bs + (wn + nt * 8 + g) * LD + kk;
+        const uint32_t b[2] = {load_pair(brow + 2 * t), load_pair(brow + 2 * t + 8)};
+        if constexpr (Tr::kBf16)
+          mma_m16n8k16_bf16(c[nt], a, b, c[nt]);
+        else
+          mma_m16n8k16_f16(c[nt], a, b, c[nt]);
+      }
+    }
+  }
+}
+
 // Tensor cores: the tile's dots into stage[r * (kBlockN + 1) + c] (f32).
-template <class Tr>
+//
+// kPipelined: the depth is streamed in kMmaChunk chunks through two shared-memory stages (double
+// buffering): stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free
+// until the accumulators are written to it at the end; the traits assert it is large enough).
+// While the warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async, where the
+// operand's base and stride are 16-byte aligned; plain loads otherwise) into the other; 16-bit
+// fragments through ldmatrix.  Not pipelined: one stage, plain loads, 32-bit fragment loads (the
+// register-bound bf16 gradient kernel, see MmaTraits::kGradPipelined).
+template <class Tr, bool kPipelined>
 __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::T* x, int64_t ldx,
                                     int64_t rows_x, const typename Tr::T* y, int64_t ldy,
                                     int64_t rows_y, int64_t d, int64_t row0, int64_t col0,
                                     int tid) {
-  using T = typename Tr::T;
+  using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
   constexpr int SN = BN + 1;
   static_assert(BM == 64 && BN == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
@@ -133,54 +269,41 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
     for (int e = 0; e < 4; ++e)
       c[nt][e] = 0.0f;
 
-  for (int64_t k0 = 0; k0 < d; k0 += KC) {
-    __syncthreads(); // the previous chunk (or the stage of the previous tile) is no longer read
-    if constexpr (Tr::kTf32) {
-      float* As = static_cast<float*>(ops);
-      float* Bs = As + BM * LD;
-      load_tile_rows<BM, KC, LD, Tr::kThreads>(As, x, ldx, rows_x, d, row0, k0, tid);
-      load_tile_rows<BN, KC, LD, Tr::kThreads>(Bs, y, ldy, rows_y, d, col0, k0, tid);
-      __syncthreads();
-#pragma unroll
-      for (int kk = 0; kk < KC; kk += 8) {
-        uint32_t a[4];
-        a[0] = float_to_tf32(As[(wm + g) * LD + kk + t]);
-        a[1] = float_to_tf32(As[(wm + g + 8) * LD + kk + t]);
-        a[2] = float_to_tf32(As[(wm + g) * LD + kk + t + 4]);
-        a[3] = float_to_tf32(As[(wm + g + 8) * LD + kk + t + 4]);
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          const float* brow = Bs + (wn + nt * 8 + g) * LD + kk;
-          const uint32_t b[2] = {float_to_tf32(brow[t]), float_to_tf32(brow[t + 4])};
-          mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
-        }
+  S* const buf0 = static_cast<S*>(ops);
+  if constexpr (kPipelined) {
+    S* const buf1 = reinterpret_cast<S*>(stage);
+    const bool x_async = rows_16b_aligned(x, ldx);
+    const bool y_async = rows_16b_aligned(y, ldy);
+    const int64_t chunks = d > 0 ? (d + KC - 1) / KC : 0;
+    __syncthreads(); // the previous users of both stages (the last tile's reads) are done
+    if (chunks > 0)
+      load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_async, y_async, x, ldx,
+                                               rows_x, y, ldy, rows_y, d, row0, col0, 0, tid);
+    cp_async_commit();
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const S* const As = (ch & 1) ? buf1 : buf0;
+      if (ch + 1 < chunks) { // prefetch the next chunk into the other stage
+        S* const An = (ch & 1) ? buf0 : buf1;
+        load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_async, y_async, x, ldx, rows_x,
+                                                 y, ldy, rows_y, d, row0, col0, (ch + 1) * KC, tid);
       }
-    } else {
-      uint16_t* As = static_cast<uint16_t*>(ops);
-      uint16_t* Bs = As + BM * LD;
-      load_tile_rows<BM, KC, LD, Tr::kThreads>(As, x, ldx, rows_x, d, row0, k0, tid);
-      load_tile_rows<BN, KC, LD, Tr::kThreads>(Bs, y, ldy, rows_y, d, col0, k0, tid);
-      __syncthreads();
-#pragma unroll
-      for (int kk = 0; kk < KC; kk += 16) {
-        uint32_t a[4];
-        a[0] = load_pair(As + (wm + g) * LD + kk + 2 * t);
-        a[1] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t);
-        a[2] = load_pair(As + (wm + g) * LD + kk + 2 * t + 8);
-        a[3] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t + 8);
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          const uint16_t* brow = Bs + (wn + nt * 8 + g) * LD + kk;
-          const uint32_t b[2] = {load_pair(brow + 2 * t), load_pair(brow + 2 * t + 8)};
-          if constexpr (Tr::kBf16)
-            mma_m16n8k16_bf16(c[nt], a, b, c[nt]);
-          else
-            mma_m16n8k16_f16(c[nt], a, b, c[nt]);
-        }
-      }
+      cp_async_commit();  // (an empty group on the last chunk keeps the count uniform)
+      cp_async_wait<1>(); // this thread's copies of chunk ch have landed ...
+      __syncthreads();    // ... and everybody's are visible
+      mma_chunk<Tr, true>(c, As, As + BM * LD, wm, wn, lane);
+      __syncthreads(); // this stage is no longer read: the next prefetch (or the accumulator
+                       // writes below, when it is the `stage` buffer) may overwrite it
     }
+  } else {
+    for (int64_t k0 = 0; k0 < d; k0 += KC) {
+      __syncthreads(); // the previous chunk (or the stage of the previous tile) is no longer read
+      load_tile_rows<BM, KC, LD, Tr::kThreads>(buf0, x, ldx, rows_x, d, row0, k0, tid);
+      load_tile_rows<BN, KC, LD, Tr::kThreads>(buf0 + BM * LD, y, ldy, rows_y, d, col0, k0, tid);
+      __syncthreads();
+      mma_chunk<Tr, false>(c, buf0, buf0 + BM * LD, wm, wn, lane);
+    }
+    // All threads passed this tile's first barrier: nobody reads the stage of the previous tile.
   }
-  // All threads passed this tile's first barrier: nobody reads the stage of the previous tile.
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
     const int col = wn + nt * 8 + 2 * t;
@@ -189,13 +312,12 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
     stage[(wm + g + 8) * SN + col] = c[nt][2];
     stage[(wm + g + 8) * SN + col + 1] = c[nt][3];
   }
-  (void)sizeof(T);
 }
 
 // The entry: acc in the micro-tile layout (row ty + i * kThreadsM, column tx + j * kThreadsN).
 // `ops` is the operand region (Tr::kOperandBytes), `stage` a [kBlockM][kBlockN + 1] f32 buffer
 // that the caller overwrites after this returns (used only by the tensor-core path).
-template <class Tr>
+template <class Tr, bool kPipelined = true>
 __device__ inline void
 tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stage,
                 const typename Tr::T* x, int64_t ldx, int64_t rows_x, const typename Tr::T* y,
@@ -206,7 +328,7 @@ tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stag
                       row0, col0, tid);
   } else {
     constexpr int SN = Tr::kBlockN + 1;
-    tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
+    tile_dot_mma<Tr, kPipelined>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
     __syncthreads();
     const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
 #pragma unroll

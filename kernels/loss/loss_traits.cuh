@@ -50,7 +50,8 @@ template <typename Element> struct GenericTraits {
   static constexpr bool kMma = false;
   static constexpr bool kTf32 = false;
   static constexpr bool kBf16 = false;
-  static constexpr bool kMmaGrad = false; // the gradient GEMM on tensor cores
+  static constexpr bool kMmaGrad = false;       // the gradient GEMM on tensor cores
+  static constexpr bool kGradPipelined = false; // (tensor-core logit GEMM only, see MmaTraits)
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
   static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
   static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
@@ -77,6 +78,12 @@ template <typename Element> struct GenericTraits {
 // 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
 // m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
 // The gradient GEMM (G x Y) also runs on tensor cores for bf16 (kMmaGrad); on FFMA for f16 / TF32.
+// The logit GEMM's operand chunks are double-buffered (cp.async into two stages, ldmatrix for the
+// 16-bit fragments; see loss_tile.cuh).
+// What is checked vs not: correctness on the CPU SIMT emulator (which defers cp.async completion
+// to the wait, so a missing wait reads stale data there) and register / spill / shared-memory
+// budgets with ptxas -v for sm_80 and sm_90.  NOT measured: speed.  No GPU was available when the
+// pipeline was written, so neither its benefit nor the tile sizes are tuned on hardware.
 template <typename Element> struct MmaTraits : GenericTraits<Element> {
   using Base = GenericTraits<Element>;
   static constexpr bool kMma = true;
@@ -85,6 +92,10 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   // The gradient GEMM on tensor cores for bf16 (coefficients split hi + lo).  Not for f16: its
   // range (65504) cannot hold every coefficient G (a large grad_loss); nor for TF32.
   static constexpr bool kMmaGrad = kBf16;
+  // The gradient kernel's logit GEMM double-buffered (cp.async + ldmatrix) like the forward's,
+  // except with the bf16 tensor-core gradient GEMM: that kernel sits at 254 of 255 registers and
+  // the pipeline makes it spill (ptxas -v, sm_80 / sm_90), so it keeps the single-stage loader.
+  static constexpr bool kGradPipelined = !kMmaGrad;
   static constexpr int kGradLd = Base::kBlockN + 8; // padded k-row of the transposed Y tile
   // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
   // elements; the padding staggers the rows across banks).
@@ -98,6 +109,13 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
   static_assert(!kMmaGrad || kOperandBytes >= sizeof(uint16_t) * Base::kBlockD * kGradLd,
                 "the transposed Y tile fits the operand region");
+  // Double buffering of the operand chunks: the second stage lives in the f32 logit stage buffer
+  // [kBlockM][kBlockN + 1] that follows the operand region (unused while the chunks stream), so
+  // the pipeline costs no shared memory; cp.async / ldmatrix need 16-byte aligned stage rows.
+  static_assert(sizeof(float) * Base::kBlockM * (Base::kBlockN + 1) >= kOperandBytes,
+                "the second operand stage fits the logit stage buffer");
+  static_assert(kOperandBytes % 16 == 0 && (kMmaLd * (kTf32 ? 4 : 2)) % 16 == 0,
+                "stage bases and rows 16-byte aligned (cp.async, ldmatrix)");
   static constexpr size_t kForwardSmem = Base::kForwardSmem - Base::kOperandBytes + kOperandBytes;
   static constexpr size_t kGradSmem = Base::kGradSmem - Base::kOperandBytes + kOperandBytes;
   static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 99 * 1024, "fits every sm_80+ GPU");

@@ -728,6 +728,29 @@ TEST(Kernels, Tf32TensorCores) {
   }
 }
 
+// Strides and bases 16-byte aligned: the tensor-core logit GEMM streams the operand chunks with
+// cp.async (zero-filling ragged depth and rows), double-buffered; a mixed shape has one operand
+// on cp.async and the other on the plain-load fallback.  (The other tests' odd strides take the
+// fallback for both.)  f32 through TF32 (inputs k/64 are exact in TF32).
+TEST(Kernels, AlignedStridesAsyncCopies) {
+  SKIP_WITHOUT_DEVICE();
+  const Shape shapes[] = {{100, 130, 40, 48, 40}, {70, 65, 64, 64, 72}, {65, 100, 72, 72, 75}};
+  for (fnceDataType_t t : {FNCE_BF16, FNCE_F16, FNCE_F32})
+    for (const Shape& s : shapes) {
+      Combo c = basic(FNCE_SIM_DOT, t);
+      c.pos = FNCE_POSITIVES_LABELS;
+      c.dir = FNCE_DIRECTION_SYMMETRIC;
+      Inputs in = make_inputs(c, s, 51);
+      in.allow_tf32 = t == FNCE_F32;
+      const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
+      const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+      std::ostringstream ctx;
+      ctx << "aligned " << name(t) << " n=" << s.n << " m=" << s.m << " d=" << s.d
+          << " lda=" << s.lda << " ldb=" << s.ldb;
+      compare(in, FNCE_REDUCTION_MEAN, got, ref, ctx.str(), {1.0f});
+    }
+}
+
 // SYMMETRIC with more row tiles than forward blocks (G = SM count; 132 on the emulator's modelled
 // H200): a block merges several row tiles into its column partials before the column merge.
 TEST(Kernels, SymmetricWithMoreRowTilesThanBlocks) {
