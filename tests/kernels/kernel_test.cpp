@@ -767,4 +767,103 @@ TEST(Kernels, SymmetricWithMoreRowTilesThanBlocks) {
   }
 }
 
+// ---- indices past 2^31 (DESIGN §5) ------------------------------------------------------------
+// The full n x m CPU reference is too slow for n * m > 2^31, so a few rows are checked through a
+// subset problem that has the same per-row answers: with ROWS statistics, row i's LSE, loss and
+// gradient depend only on a_i, its label and all of b.  The CPU reference runs on
+// (a[rows], b) and, for columns, on the transposed (b[cols], a) (row LSE there = col_lse here).
+// `rows` / `cols` are indices into the full problem; the chosen ones sit past i * m >= 2^31.
+void check_rows_through_subsets(int64_t n, int64_t m, int64_t d, fnceDataType_t t,
+                                const std::vector<int64_t>& rows,
+                                const std::vector<int64_t>& cols) {
+  Combo c = basic(FNCE_SIM_DOT, t);
+  c.pos = FNCE_POSITIVES_LABELS;
+  const Inputs full = make_inputs(c, Shape{n, m, d, d, d}, 61);
+  const Tolerance tol = tolerance(t);
+  auto pick = [&](const std::vector<float>& x, const std::vector<int64_t>& idx) {
+    std::vector<float> out;
+    for (int64_t i : idx)
+      out.insert(out.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
+    return out;
+  };
+  auto pick_labels = [](const std::vector<int64_t>& l, const std::vector<int64_t>& idx) {
+    std::vector<int64_t> out;
+    for (int64_t i : idx)
+      out.push_back(l[size_t(i)]);
+    return out;
+  };
+  auto subset = [&](const std::vector<int64_t>& idx, bool transposed) {
+    Inputs sub = full;
+    sub.c.dir = FNCE_DIRECTION_ROWS;
+    const int64_t other = transposed ? n : m;
+    sub.s = Shape{int64_t(idx.size()), other, d, d, d};
+    sub.a = pick(transposed ? full.b : full.a, idx);
+    sub.b = transposed ? full.a : full.b;
+    sub.labels_a = pick_labels(transposed ? full.labels_b : full.labels_a, idx);
+    sub.labels_b = transposed ? full.labels_a : full.labels_b;
+    return sub;
+  };
+  auto at = [](const std::vector<float>& v, const std::vector<int64_t>& idx, int64_t offset,
+               int64_t width) {
+    std::vector<float> out;
+    for (int64_t i : idx)
+      out.insert(out.end(), v.begin() + offset + i * width, v.begin() + offset + (i + 1) * width);
+    return out;
+  };
+  const Inputs sub_rows = subset(rows, false), sub_cols = subset(cols, true);
+
+  // SYMMETRIC, NONE: row_lse / col_lse / the n row then m column losses.
+  {
+    const std::vector<float> gl(size_t(n + m), 1.0f);
+    const Result got = run(full, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl);
+    const Result r_ref =
+        run(sub_rows, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, std::vector<float>(rows.size(), 1.0f));
+    const Result c_ref =
+        run(sub_cols, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, std::vector<float>(cols.size(), 1.0f));
+    expect_close("row_lse", at(got.row_lse, rows, 0, 1), r_ref.row_lse, tol.value_rtol,
+                 tol.value_atol);
+    expect_close("row loss", at(got.loss, rows, 0, 1), r_ref.loss, tol.value_rtol, tol.value_atol);
+    expect_close("col_lse", at(got.col_lse, cols, 0, 1), c_ref.row_lse, tol.value_rtol,
+                 tol.value_atol);
+    expect_close("column loss", at(got.loss, cols, n, 1), c_ref.loss, tol.value_rtol,
+                 tol.value_atol);
+  }
+  // ROWS, NONE: grad_a of the chosen rows (ROWS coefficients G_ij depend on row i alone).
+  {
+    Inputs rows_only = full;
+    rows_only.c.dir = FNCE_DIRECTION_ROWS;
+    const std::vector<float> gl = make_grad_loss(FNCE_REDUCTION_NONE, n, 63);
+    RunOptions opt;
+    opt.grad_b = false;
+    opt.grad_scale = false;
+    const Result got = run(rows_only, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl, opt);
+    std::vector<float> gl_sub;
+    for (int64_t i : rows)
+      gl_sub.push_back(gl[size_t(i)]);
+    const Result ref = run(sub_rows, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, gl_sub, opt);
+    expect_close("grad_a rows", at(got.grad_a, rows, 0, d), ref.grad_a, tol.grad_rtol,
+                 tol.grad_atol);
+  }
+}
+
+// The subset check itself, at a size the emulator runs: if this passes here, a failure of the
+// large case below is the kernels', not the check's.
+TEST(Kernels, SubsetRowCheckSmall) {
+  SKIP_WITHOUT_DEVICE();
+  check_rows_through_subsets(150, 170, 8, FNCE_BF16, {0, 1, 63, 64, 100, 149},
+                             {0, 2, 64, 127, 128, 169});
+}
+
+#if defined(FLASHNCE_KERNEL_TEST_GPU_ONLY)
+// n = m = 50000, d = 8, bf16: n * m = 2.5e9 > 2^31 logits (never stored); rows / columns from
+// 42950 on have i * m >= 2^31.  GPU executable only (far too slow on the emulator).
+TEST(Kernels, IndicesPast2To31) {
+  SKIP_WITHOUT_DEVICE();
+  const int64_t n = 50000, m = 50000;
+  static_assert(42950LL * 50000LL > (1LL << 31) && 42949LL * 50000LL < (1LL << 31), "boundary");
+  const std::vector<int64_t> idx = {0, 1, 12345, 42949, 42950, 42951, 49920, 49999};
+  check_rows_through_subsets(n, m, 8, FNCE_BF16, idx, idx);
+}
+#endif
+
 } // namespace
