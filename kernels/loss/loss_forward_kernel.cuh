@@ -13,9 +13,10 @@
 //     column in block order.
 // Workspace: see host/cuda/dispatch.cpp (O(G * m + n + m) with G bounded by the SM count).
 // Operands: the tensor-core configurations (MmaTraits) stream the depth of each logit tile through
-// two shared-memory stages with cp.async (double buffering, zero-filled ragged edges, selected at
-// run time when an operand's base and stride are 16-byte aligned; plain loads otherwise) and load
-// the 16-bit fragments with ldmatrix (loss_tile.cuh); the FFMA configuration uses plain loads.
+// two shared-memory stages with cp.async (double buffering, zero-filled ragged edges; 16- or
+// 4-byte copies selected at run time by the operand's base / stride alignment, plain loads
+// otherwise) and load the 16-bit fragments with ldmatrix (loss_tile.cuh); the FFMA configuration
+// uses plain loads.
 // Deterministic: fixed tile order, fixed reduction trees, no atomics.
 #pragma once
 

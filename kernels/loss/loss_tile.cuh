@@ -11,8 +11,9 @@
 //     in kMmaChunk chunks through two shared-memory stages (cp.async double buffering: chunk c + 1
 //     in flight while chunk c is multiplied; the second stage borrows the f32 stage buffer, so no
 //     extra shared memory).  cp.async 16-byte copies (zfill at ragged rows / depth) when an
-//     operand's base and stride are 16-byte aligned, decided at run time per operand; otherwise
-//     plain element loads into the same stages (any stride, any alignment).  16-bit fragments via
+//     operand's base and stride are 16-byte aligned, else 4-byte copies when they are 4-byte
+//     aligned, decided at run time per operand; otherwise plain element loads into the same
+//     stages (any stride, any alignment).  16-bit fragments via
 //     ldmatrix.x4.  The accumulators are staged through shared memory into the same per-thread
 //     micro-tile layout as the FFMA path, so the epilogues are shared.
 #pragma once
@@ -120,25 +121,30 @@ __device__ inline uint32_t load_pair(const uint16_t* p) {
   return v;
 }
 
-// Whether a whole operand chunk row can be fetched with 16-byte cp.async: the base and every row
-// start 16-byte aligned (the chunk offsets k0 + 16-byte column groups then are too).  Decided at
-// run time per operand; otherwise the plain-load loader (any stride, any alignment) is used.
-template <typename T> __device__ inline bool rows_16b_aligned(const T* x, int64_t ld) {
-  return (reinterpret_cast<uintptr_t>(x) % 16 == 0) && ((ld * int64_t(sizeof(T))) % 16 == 0);
+// The cp.async width for an operand's chunk rows: 16 bytes when the base and the row stride in
+// bytes are multiples of 16, else 4 when they are multiples of 4 (the chunk offsets k0 and the
+// column groups then stay aligned too), else 0: plain loads (e.g. a 16-bit operand with an odd
+// stride).  Decided at run time per operand, so any stride and alignment works.
+template <typename T> __device__ inline int async_copy_width(const T* x, int64_t ld) {
+  const uint64_t bits =
+      uint64_t(reinterpret_cast<uintptr_t>(x)) | uint64_t(ld * int64_t(sizeof(T)));
+  return bits % 16 == 0 ? 16 : (bits % 4 == 0 ? 4 : 0);
 }
 
-// Issues the cp.async copies of rows [row0, row0 + ROWS) x depth [k0, k0 + K) into
-// dst[r * LD + k] (raw element bits; f32 stays f32 for TF32, converted at the fragment load).
-// Ragged edges through the zero-filling form: a row past `rows` copies 0 bytes (source = the
-// valid base `x`), a column group past `depth` only its in-range bytes; the rest of the 16
-// destination bytes are zero, as the plain loader writes.
-template <int ROWS, int K, int LD, int THREADS, typename S, typename T>
+// Issues the cp.async copies (W = 16 or 4 bytes each) of rows [row0, row0 + ROWS) x depth
+// [k0, k0 + K) into dst[r * LD + k] (raw element bits; f32 stays f32 for TF32, converted at the
+// fragment load).  Ragged edges: W = 16 through the zero-filling form (a row past `rows` copies 0
+// bytes from the valid base `x`; a group crossing `depth` only its in-range bytes; the rest zero);
+// W = 4 stores an edge group's elements directly, zero outside the matrix.  Either way the stage
+// holds exactly what the plain loader writes.
+template <int W, int ROWS, int K, int LD, int THREADS, typename S, typename T>
 __device__ inline void load_tile_rows_async(S* dst, const T* x, int64_t ld, int64_t rows,
                                             int64_t depth, int64_t row0, int64_t k0, int tid) {
   static_assert(sizeof(S) == sizeof(T), "raw copy: shared element = global element");
-  constexpr int kPer = 16 / int(sizeof(T)); // elements per 16-byte copy
-  constexpr int kGroups = K / kPer;         // copies per row
-  static_assert(K % kPer == 0 && (LD * int(sizeof(S))) % 16 == 0, "16-byte aligned smem rows");
+  static_assert(W == 16 || W == 4, "16- or 4-byte copies");
+  constexpr int kPer = W / int(sizeof(T)); // elements per copy
+  constexpr int kGroups = K / kPer;        // copies per row
+  static_assert(K % kPer == 0 && (LD * int(sizeof(S))) % 16 == 0, "aligned smem rows");
   static_assert((ROWS * kGroups) % THREADS == 0, "even split");
 #pragma unroll
   for (int q = 0; q < (ROWS * kGroups) / THREADS; ++q) {
@@ -147,29 +153,55 @@ __device__ inline void load_tile_rows_async(S* dst, const T* x, int64_t ld, int6
     const int k = (idx % kGroups) * kPer;
     const int64_t gr = row0 + r;
     const int64_t gk = k0 + k;
-    int64_t left = depth - gk; // elements of this group inside the matrix (may be <= 0)
-    left = left < 0 ? 0 : (left > kPer ? kPer : left);
-    const bool in = gr < rows && left > 0;
+    S* const to = dst + r * LD + k;
     // 64-bit offset: gr * ld exceeds 2^31 for large n x d.
-    const T* src = in ? x + gr * ld + gk : x;
-    cp_async_16_zfill(dst + r * LD + k, src, in ? int(left * int64_t(sizeof(T))) : 0);
+    if constexpr (W == 16) {
+      int64_t left = depth - gk; // elements of this group inside the matrix (may be <= 0)
+      left = left < 0 ? 0 : (left > kPer ? kPer : left);
+      const bool in = gr < rows && left > 0;
+      cp_async_16_zfill(to, in ? x + gr * ld + gk : x, in ? int(left * int64_t(sizeof(T))) : 0);
+    } else if (gr < rows && gk + kPer <= depth) {
+      cp_async_4(to, x + gr * ld + gk);
+    } else { // edge group (at most 2 elements): stored directly, zero outside the matrix
+      S v[kPer];
+#pragma unroll
+      for (int e = 0; e < kPer; ++e) {
+        v[e] = S(0);
+        if (gr < rows && gk + e < depth) {
+          if constexpr (sizeof(S) == 2)
+            v[e] = operand_bits(x[gr * ld + gk + e]);
+          else
+            v[e] = to_float(x[gr * ld + gk + e]);
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < kPer; ++e)
+        to[e] = v[e];
+    }
   }
 }
 
+// One operand's chunk into a stage with the width from async_copy_width (0: plain loads, which
+// complete at once).
+template <int ROWS, int K, int LD, int THREADS, typename S, typename T>
+__device__ inline void load_operand(S* dst, int width, const T* x, int64_t ld, int64_t rows,
+                                    int64_t depth, int64_t row0, int64_t k0, int tid) {
+  if (width == 16)
+    load_tile_rows_async<16, ROWS, K, LD, THREADS>(dst, x, ld, rows, depth, row0, k0, tid);
+  else if (width == 4)
+    load_tile_rows_async<4, ROWS, K, LD, THREADS>(dst, x, ld, rows, depth, row0, k0, tid);
+  else
+    load_tile_rows<ROWS, K, LD, THREADS>(dst, x, ld, rows, depth, row0, k0, tid);
+}
+
 // One chunk of both operands into one stage: cp.async where the operand allows it (the copies
-// complete at the caller's cp_async_wait), plain loads (complete at once) otherwise.
+// complete at the caller's cp_async_wait), plain loads otherwise.
 template <int BM, int BN, int KC, int LD, int THREADS, typename S, typename T>
-__device__ inline void load_chunk(S* As, S* Bs, bool x_async, bool y_async, const T* x, int64_t ldx,
+__device__ inline void load_chunk(S* As, S* Bs, int x_width, int y_width, const T* x, int64_t ldx,
                                   int64_t rows_x, const T* y, int64_t ldy, int64_t rows_y,
                                   int64_t d, int64_t row0, int64_t col0, int64_t k0, int tid) {
-  if (x_async)
-    load_tile_rows_async<BM, KC, LD, THREADS>(As, x, ldx, rows_x, d, row0, k0, tid);
-  else
-    load_tile_rows<BM, KC, LD, THREADS>(As, x, ldx, rows_x, d, row0, k0, tid);
-  if (y_async)
-    load_tile_rows_async<BN, KC, LD, THREADS>(Bs, y, ldy, rows_y, d, col0, k0, tid);
-  else
-    load_tile_rows<BN, KC, LD, THREADS>(Bs, y, ldy, rows_y, d, col0, k0, tid);
+  load_operand<BM, KC, LD, THREADS>(As, x_width, x, ldx, rows_x, d, row0, k0, tid);
+  load_operand<BN, KC, LD, THREADS>(Bs, y_width, y, ldy, rows_y, d, col0, k0, tid);
 }
 
 // One depth chunk of the warp's 16 x 32 slab: c[nt] += A[wm.., kc] * B[wn + 8 nt.., kc].
@@ -246,8 +278,8 @@ __device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int
 // kPipelined: the depth is streamed in kMmaChunk chunks through two shared-memory stages (double
 // buffering): stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free
 // until the accumulators are written to it at the end; the traits assert it is large enough).
-// While the warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async, where the
-// operand's base and stride are 16-byte aligned; plain loads otherwise) into the other; 16-bit
+// While the warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async of 16 or 4
+// bytes as the operand's base / stride allow, plain loads otherwise) into the other; 16-bit
 // fragments through ldmatrix.  Not pipelined: one stage, plain loads, 32-bit fragment loads (the
 // register-bound bf16 gradient kernel, see MmaTraits::kGradPipelined).
 template <class Tr, bool kPipelined>
@@ -272,19 +304,19 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
   S* const buf0 = static_cast<S*>(ops);
   if constexpr (kPipelined) {
     S* const buf1 = reinterpret_cast<S*>(stage);
-    const bool x_async = rows_16b_aligned(x, ldx);
-    const bool y_async = rows_16b_aligned(y, ldy);
+    const int x_width = async_copy_width(x, ldx);
+    const int y_width = async_copy_width(y, ldy);
     const int64_t chunks = d > 0 ? (d + KC - 1) / KC : 0;
     __syncthreads(); // the previous users of both stages (the last tile's reads) are done
     if (chunks > 0)
-      load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_async, y_async, x, ldx,
+      load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_width, y_width, x, ldx,
                                                rows_x, y, ldy, rows_y, d, row0, col0, 0, tid);
     cp_async_commit();
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const S* const As = (ch & 1) ? buf1 : buf0;
       if (ch + 1 < chunks) { // prefetch the next chunk into the other stage
         S* const An = (ch & 1) ? buf0 : buf1;
-        load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_async, y_async, x, ldx, rows_x,
+        load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_width, y_width, x, ldx, rows_x,
                                                  y, ldy, rows_y, d, row0, col0, (ch + 1) * KC, tid);
       }
       cp_async_commit();  // (an empty group on the last chunk keeps the count uniform)

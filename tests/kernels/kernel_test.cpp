@@ -728,13 +728,16 @@ TEST(Kernels, Tf32TensorCores) {
   }
 }
 
-// Strides and bases 16-byte aligned: the tensor-core logit GEMM streams the operand chunks with
-// cp.async (zero-filling ragged depth and rows), double-buffered; a mixed shape has one operand
-// on cp.async and the other on the plain-load fallback.  (The other tests' odd strides take the
-// fallback for both.)  f32 through TF32 (inputs k/64 are exact in TF32).
+// Aligned strides: the tensor-core logit GEMM streams the operand chunks with cp.async (16-byte
+// copies zero-filling ragged depth and rows, or 4-byte copies), double-buffered; a mixed shape
+// has one operand on cp.async and the other on the plain-load fallback.  (The Contract tests'
+// odd 16-bit strides take the fallback for both.)  f32 through TF32 (inputs k/64 are exact).
 TEST(Kernels, AlignedStridesAsyncCopies) {
   SKIP_WITHOUT_DEVICE();
-  const Shape shapes[] = {{100, 130, 40, 48, 40}, {70, 65, 64, 64, 72}, {65, 100, 72, 72, 75}};
+  // 16-byte rows with ragged depth; 16-byte rows; one operand 16-byte, one plain (odd stride);
+  // 4-byte rows (even 16-bit strides, odd depth: 2-element edge groups).
+  const Shape shapes[] = {
+      {100, 130, 40, 48, 40}, {70, 65, 64, 64, 72}, {65, 100, 72, 72, 75}, {66, 100, 41, 42, 44}};
   for (fnceDataType_t t : {FNCE_BF16, FNCE_F16, FNCE_F32})
     for (const Shape& s : shapes) {
       Combo c = basic(FNCE_SIM_DOT, t);
