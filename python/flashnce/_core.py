@@ -618,6 +618,16 @@ def _prepare(a, b, logit_scale, cfg: LossConfig, targets, labels_a, labels_b) ->
     return _Prepared(ad, p, cfg, tuple(keep), a, b, logit_scale, n, m, d, loss_count)
 
 
+def _resolve(loss, b, targets, labels, **options):
+    """The front shared by forward/backward and the torch/JAX wrappers: the resolved LossConfig
+    and the labels split into (labels_a, labels_b)."""
+    labels_a, labels_b = _split_labels(labels, b is None)
+    cfg = make_config(
+        loss, has_targets=targets is not None, has_labels=labels is not None, **options
+    )
+    return cfg, labels_a, labels_b
+
+
 def _split_labels(labels, self_mode: bool):
     if labels is None:
         return None, None
@@ -756,9 +766,11 @@ def forward(
     (or n, or n + m for direction "symmetric", values with reduction "none"); col_lse is None
     unless direction is "symmetric".
     """
-    labels_a, labels_b = _split_labels(labels, b is None)
-    cfg = make_config(
+    cfg, labels_a, labels_b = _resolve(
         loss,
+        b,
+        targets,
+        labels,
         similarity=similarity,
         positives=positives,
         normalizer=normalizer,
@@ -766,8 +778,6 @@ def forward(
         reduction=reduction,
         exclude_self=exclude_self,
         allow_tf32=allow_tf32,
-        has_targets=targets is not None,
-        has_labels=labels is not None,
     )
     pr = _prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
     return _run_forward(pr)
@@ -802,9 +812,11 @@ def backward(
     In self mode (b None) grad_b is None and the whole gradient is in grad_a.  A gradient not
     asked for (need_grad_* False) is None and is not computed.
     """
-    labels_a, labels_b = _split_labels(labels, b is None)
-    cfg = make_config(
+    cfg, labels_a, labels_b = _resolve(
         loss,
+        b,
+        targets,
+        labels,
         similarity=similarity,
         positives=positives,
         normalizer=normalizer,
@@ -812,8 +824,6 @@ def backward(
         reduction=reduction,
         exclude_self=exclude_self,
         allow_tf32=allow_tf32,
-        has_targets=targets is not None,
-        has_labels=labels is not None,
     )
     pr = _prepare(a, b, logit_scale, cfg, targets, labels_a, labels_b)
     return _run_backward(

@@ -135,17 +135,17 @@ def contrastive_loss(
     """flashnce.forward's loss for JAX arrays, differentiable in a, b and logit_scale.
 
     Same options as flashnce.forward; logit_scale is a float32 scalar (or a Python float)."""
-    labels_a, labels_b = _core._split_labels(labels, b is None)
-    cfg = _core.make_config(
+    cfg, labels_a, labels_b = _core._resolve(
         loss,
+        b,
+        targets,
+        labels,
         similarity=similarity,
         positives=positives,
         normalizer=normalizer,
         direction=direction,
         reduction=reduction,
         exclude_self=exclude_self,
-        has_targets=targets is not None,
-        has_labels=labels is not None,
     )
     a = jnp.asarray(a)
     if b is not None:

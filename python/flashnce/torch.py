@@ -185,9 +185,11 @@ def contrastive_loss(
     """Differentiable flashnce.forward for torch tensors (same options); returns the loss."""
     if not isinstance(a, Tensor):
         raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
-    labels_a, labels_b = _core._split_labels(labels, b is None)
-    cfg = _core.make_config(
+    cfg, labels_a, labels_b = _core._resolve(
         loss,
+        b,
+        targets,
+        labels,
         similarity=similarity,
         positives=positives,
         normalizer=normalizer,
@@ -195,8 +197,6 @@ def contrastive_loss(
         reduction=reduction,
         exclude_self=exclude_self,
         allow_tf32=allow_tf32,
-        has_targets=targets is not None,
-        has_labels=labels is not None,
     )
     for name, t in (("b", b), ("targets", targets), ("labels", labels_a), ("labels", labels_b)):
         if t is not None and not isinstance(t, Tensor):
