@@ -106,5 +106,51 @@ template <> __host__ __device__ inline half_t from_float<half_t>(float f) {
   return half_t{uint16_t(sign | r)};
 }
 
+// Two f32 values rounded (to nearest even) to the 16-bit type T and packed into one 32-bit operand
+// word, the first in the low half (the order of the mma fragments' element pairs).  On a GPU one
+// cvt.rn.{f16x2,bf16x2}.f32 through the toolkit's intrinsics; elsewhere from_float (same rounding;
+// only NaN payloads may differ).
+template <typename T> __device__ inline uint32_t pack2(float lo, float hi);
+template <> __device__ inline uint32_t pack2<half_t>(float lo, float hi) {
+#if !defined(CUDA_EMU) && defined(__CUDA_ARCH__)
+  const __half2 h = __floats2half2_rn(lo, hi);
+  uint32_t u;
+  memcpy(&u, &h, sizeof u);
+  return u;
+#else
+  return uint32_t(from_float<half_t>(lo).bits) | (uint32_t(from_float<half_t>(hi).bits) << 16);
+#endif
+}
+template <> __device__ inline uint32_t pack2<bfloat16_t>(float lo, float hi) {
+#if !defined(CUDA_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  uint32_t u;
+  memcpy(&u, &h, sizeof u);
+  return u;
+#else
+  return uint32_t(from_float<bfloat16_t>(lo).bits) |
+         (uint32_t(from_float<bfloat16_t>(hi).bits) << 16);
+#endif
+}
+
+// f32 value of the low / high half of a packed word.
+template <typename T> __device__ inline float unpack_lo(uint32_t w) {
+  return to_float(T{uint16_t(w & 0xffffu)});
+}
+template <typename T> __device__ inline float unpack_hi(uint32_t w) {
+  return to_float(T{uint16_t(w >> 16)});
+}
+
+// A pair of f32 values as two 16-bit operand words, v = hi + lo + (the rounding of lo): hi is v
+// rounded to T, lo the exact f32 remainder v - hi rounded to T.  With both halves multiplied by an
+// exact 16-bit operand (products exact in f32), the sum keeps 2 x 8 (bf16) or 2 x 11 (f16)
+// significant bits of v.  Hazard: |v| beyond T's range makes hi infinite and lo NaN (callers keep
+// f16 values in range by a power-of-two scale; bf16 has f32's range).
+template <typename T>
+__device__ inline void split_pair(float v0, float v1, uint32_t& hi, uint32_t& lo) {
+  hi = pack2<T>(v0, v1);
+  lo = pack2<T>(v0 - unpack_lo<T>(hi), v1 - unpack_hi<T>(hi));
+}
+
 } // namespace kernels
 } // namespace flashnce

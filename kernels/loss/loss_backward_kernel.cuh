@@ -16,14 +16,17 @@
 // similarities, so grad_a_i = sum_j (G_ij + G_ji) ds_ij/da_i: the row kernel alone, using row j's
 // statistics for G_ji.
 // What is never materialised: s, P or G (one kBlockM x kBlockN tile of coefficients lives in
-// shared memory).  The depth d of the output is covered in kBlockD chunks; each chunk recomputes
-// the logit tiles (generic path).  The logit tiles' operands are double-buffered with cp.async /
-// ldmatrix as in the forward (MmaTraits::kGradPipelined), except in the bf16 tensor-core gradient
-// kernel, which is register-bound and keeps single-stage plain loads.
+// shared memory).  The depth d of the output is covered in passes of kBlockDAcc columns (an f32
+// accumulator in shared memory); each pass recomputes the logit tiles.  The logit tiles' operands
+// are double-buffered with cp.async / ldmatrix as in the forward; with MmaTraits the product
+// G x Y runs on tensor cores too (grad_gemm_mma: G split into hi + lo operand words).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
+#include "kernels/common/cp_async.cuh"
+#include "kernels/common/mma.cuh"
 #include "kernels/common/numeric.cuh"
 #include "kernels/common/shared_memory.cuh"
 #include "kernels/loss/loss_common.cuh"
@@ -100,68 +103,137 @@ __device__ inline float g_term(const GradStats& st, float s, uint8_t f) {
   return st.w * g;
 }
 
-// Tensor-core gradient GEMM (bf16 only): acc_s[:, sub] += C[BM x BN] * Y[BN x BD] with mma.sync
-// m16n8k16.  The coefficients are f32; each is split into bf16 hi + lo (G = hi + lo + O(2^-17 G))
-// and both halves are multiplied (bf16 x bf16 products are exact in f32), so the result keeps f32
-// accuracy.  Y (bf16 inputs) is exact.  Warps as in the logit GEMM: 16 x 32 slabs.
+// The power of two 2^k that brings a tile row's largest |coefficient| `amax` into [2^14, 2^15)
+// (f16 tensor-core gradient: k = 141 - e for amax's biased exponent e, so amax * 2^k < 2^15 and the
+// hi half never overflows f16's 65504).  Hazards: amax = 0 or f32-subnormal would need k > 126,
+// whose inverse 2^-k is not a normal f32: k is capped at 126 (such rows are ~0 anyway); a NaN
+// coefficient never reaches amax (fmaxf drops NaN) and stays NaN through the split.
+__device__ inline float f16_row_scale(float amax) {
+  int k = 141 - int(float_bits(amax) >> 23); // amax >= 0: the sign bit is clear
+  k = k > 126 ? 126 : k;                     // k >= 141 - 255 = -114 (inf / NaN)
+  return bits_float(uint32_t(k + 127) << 23);
+}
+// 1 / s for s = 2^k, exact: the biased exponent 127 + k becomes 127 - k.
+__device__ inline float inverse_pow2(float s) {
+  return bits_float((254u - (float_bits(s) >> 23)) << 23);
+}
+
+// Tensor-core gradient GEMM: acc_s[:, sub] += C[BM x BN] * Y[BN x BD] with mma.sync and f32
+// accumulation.  Y's tile (rows col0.. of y, columns dsub.. of d) is copied row-major into the
+// operand region (cp.async when y's base and stride allow; `y_width` from async_copy_width);
+// 16-bit B fragments by ldmatrix.trans, TF32 by 32-bit loads (in two halves of kGradRows rows).
+// The coefficients are f32; the tensor cores take 16-bit / TF32 operands, so each is split into
+// hi + lo words and both are multiplied (products with an exact Y are exact in f32):
+//   bf16: G = hi + lo + O(2^-17 |G|); Y (bf16 input) exact.
+//   f16 : tile row r is scaled by 2^k_r (f16_row_scale of its max |G|, precomputed in row_scale):
+//         G 2^k = hi + lo + O(2^-22 |G| 2^k) while lo is a normal f16, else an absolute
+//         O(2^-25) (2^-40 of the row's largest); the row's product is scaled back by 2^-k_r.
+//   TF32: G = hi + lo + O(2^-22 |G|); Y rounded to TF32 (the rounding allow_tf32 accepts).
+// So the gradient keeps f32-grade accuracy of the coefficients, as the FFMA path.  Warps as in the
+// logit GEMM: 16 x 32 slabs (4 n8 fragments).
 template <class Tr>
-__device__ inline void grad_gemm_mma(float* acc_s, const float* C, uint16_t* Yt,
-                                     const typename Tr::T* y, int64_t ldy, int64_t rows_y,
-                                     int64_t d, int64_t col0, int64_t dsub, int sub, int tid) {
+__device__ inline void grad_gemm_mma(float* acc_s, const float* C, const float* row_scale,
+                                     void* ops, int y_width, const typename Tr::T* y, int64_t ldy,
+                                     int64_t rows_y, int64_t d, int64_t col0, int64_t dsub, int sub,
+                                     int tid) {
+  using T = typename Tr::T;
+  using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD, BDA = Tr::kBlockDAcc;
-  constexpr int SN = BN + 1, LD = Tr::kGradLd;
-  static_assert(BM == 64 && BD == 64 && BN % 16 == 0, "8 warps of 16 x 32");
+  constexpr int SN = BN + 1, KY = Tr::kGradRows, LDY = Tr::kGradLd;
+  static_assert(BM == 64 && BD == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
-  __syncthreads(); // C is written; the previous Yt is consumed
-  // Yt[n][k] = y[col0 + k][dsub + n] (k contiguous: the B fragment's pairs), zero outside.
-#pragma unroll
-  for (int q = 0; q < (BN * BD) / Tr::kThreads; ++q) {
-    const int idx = tid + q * Tr::kThreads;
-    const int k = idx / BD, n = idx % BD;
-    const int64_t gy = col0 + k, gk = dsub + n;
-    Yt[n * LD + k] = (gy < rows_y && gk < d) ? y[gy * ldy + gk].bits : uint16_t(0);
-  }
-  __syncthreads();
+  S* const Ys = static_cast<S*>(ops);
   float c[4][4];
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       c[nt][e] = 0.0f;
-  auto split = [](float v0, float v1, uint32_t& hi, uint32_t& lo) {
-    const bfloat16_t h0 = from_float<bfloat16_t>(v0), h1 = from_float<bfloat16_t>(v1);
-    const bfloat16_t l0 = from_float<bfloat16_t>(v0 - to_float(h0));
-    const bfloat16_t l1 = from_float<bfloat16_t>(v1 - to_float(h1));
-    hi = uint32_t(h0.bits) | (uint32_t(h1.bits) << 16);
-    lo = uint32_t(l0.bits) | (uint32_t(l1.bits) << 16);
-  };
+  float s0 = 1.0f, s1 = 1.0f; // the scales of the fragment rows wm + g and wm + g + 8
+#pragma unroll 1
+  for (int k0 = 0; k0 < BN; k0 += KY) {
+    __syncthreads(); // C is written; the previous readers of the operand region are done
+    load_operand<KY, BD, LDY, Tr::kThreads>(Ys, y_width, y, ldy, rows_y, d, col0 + k0, dsub, tid);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads(); // everybody's copies are visible
+    if constexpr (Tr::kGradRowScale) {
+      s0 = row_scale[wm + g];
+      s1 = row_scale[wm + g + 8];
+    }
+    if constexpr (Tr::kTf32) {
+      auto split = [](float v, uint32_t& hi, uint32_t& lo) {
+        hi = float_to_tf32(v);
+        lo = float_to_tf32(v - bits_float(hi)); // exact remainder (hi has the low 13 bits zero)
+      };
 #pragma unroll
-  for (int kk = 0; kk < BN; kk += 16) {
-    uint32_t ahi[4], alo[4];
-    const float* r0 = C + (wm + g) * SN + kk + 2 * t;
-    const float* r1 = C + (wm + g + 8) * SN + kk + 2 * t;
-    split(r0[0], r0[1], ahi[0], alo[0]);
-    split(r1[0], r1[1], ahi[1], alo[1]);
-    split(r0[8], r0[9], ahi[2], alo[2]);
-    split(r1[8], r1[9], ahi[3], alo[3]);
+      for (int kk = 0; kk < KY; kk += 8) {
+        // m16n8k8 A: a0 (row g, k t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4).
+        const float* r0 = C + (wm + g) * SN + k0 + kk + t;
+        const float* r1 = C + (wm + g + 8) * SN + k0 + kk + t;
+        uint32_t ahi[4], alo[4];
+        split(r0[0], ahi[0], alo[0]);
+        split(r1[0], ahi[1], alo[1]);
+        split(r0[4], ahi[2], alo[2]);
+        split(r1[4], ahi[3], alo[3]);
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-      const uint16_t* brow = Yt + (wn + nt * 8 + g) * LD + kk;
-      const uint32_t b[2] = {load_pair(brow + 2 * t), load_pair(brow + 2 * t + 8)};
-      mma_m16n8k16_bf16(c[nt], ahi, b, c[nt]);
-      mma_m16n8k16_bf16(c[nt], alo, b, c[nt]);
+        for (int nt = 0; nt < 4; ++nt) {
+          // B (k x n): b0 (k t, n g), b1 (k t + 4, n g); Ys is [k][n].
+          const float* bcol = Ys + (kk + t) * LDY + wn + nt * 8 + g;
+          const uint32_t b[2] = {float_to_tf32(bcol[0]), float_to_tf32(bcol[4 * LDY])};
+          mma_m16n8k8_tf32(c[nt], ahi, b, c[nt]);
+          mma_m16n8k8_tf32(c[nt], alo, b, c[nt]);
+        }
+      }
+    } else {
+      const int q = lane >> 3, r8 = lane & 7; // ldmatrix: lane l serves row l % 8 of matrix l / 8
+#pragma unroll
+      for (int kk = 0; kk < KY; kk += 16) {
+        // m16n8k16 A pairs: a0 (row g, k 2t..2t+1), a1 (g + 8, ..), a2 (g, 2t + 8..), a3.
+        const float* r0 = C + (wm + g) * SN + k0 + kk + 2 * t;
+        const float* r1 = C + (wm + g + 8) * SN + k0 + kk + 2 * t;
+        uint32_t ahi[4], alo[4];
+        split_pair<T>(r0[0] * s0, r0[1] * s0, ahi[0], alo[0]);
+        split_pair<T>(r1[0] * s1, r1[1] * s1, ahi[1], alo[1]);
+        split_pair<T>(r0[8] * s0, r0[9] * s0, ahi[2], alo[2]);
+        split_pair<T>(r1[8] * s1, r1[9] * s1, ahi[3], alo[3]);
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          // B of n8 tiles 2np and 2np + 1 from Ys [k][n] by ldmatrix.trans: matrices (k 0-7,
+          // tile 2np), (k 8-15, 2np), (k 0-7, 2np + 1), (k 8-15, 2np + 1); the transpose hands
+          // lane (g, t) the pair (k 2t, 2t + 1; n g), the m16n8k16 B fragment.
+          uint32_t bb[4];
+          ldmatrix_x4_trans(bb, Ys + (kk + (q & 1) * 8 + r8) * LDY + wn + (2 * np + (q >> 1)) * 8);
+          const uint32_t b0[2] = {bb[0], bb[1]};
+          const uint32_t b1[2] = {bb[2], bb[3]};
+          if constexpr (Tr::kBf16) {
+            mma_m16n8k16_bf16(c[2 * np], ahi, b0, c[2 * np]);
+            mma_m16n8k16_bf16(c[2 * np], alo, b0, c[2 * np]);
+            mma_m16n8k16_bf16(c[2 * np + 1], ahi, b1, c[2 * np + 1]);
+            mma_m16n8k16_bf16(c[2 * np + 1], alo, b1, c[2 * np + 1]);
+          } else {
+            mma_m16n8k16_f16(c[2 * np], ahi, b0, c[2 * np]);
+            mma_m16n8k16_f16(c[2 * np], alo, b0, c[2 * np]);
+            mma_m16n8k16_f16(c[2 * np + 1], ahi, b1, c[2 * np + 1]);
+            mma_m16n8k16_f16(c[2 * np + 1], alo, b1, c[2 * np + 1]);
+          }
+        }
+      }
     }
   }
-  // Fragment-owned accumulator elements (the epilogue reads them after a barrier).
+  // Undo the rows' scales (exact: powers of two) and add the fragment-owned accumulator elements
+  // (the epilogue reads them after a barrier).
+  const float i0 = Tr::kGradRowScale ? inverse_pow2(s0) : 1.0f;
+  const float i1 = Tr::kGradRowScale ? inverse_pow2(s1) : 1.0f;
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
     const int col = sub * BD + wn + nt * 8 + 2 * t;
-    acc_s[(wm + g) * BDA + col] += c[nt][0];
-    acc_s[(wm + g) * BDA + col + 1] += c[nt][1];
-    acc_s[(wm + g + 8) * BDA + col] += c[nt][2];
-    acc_s[(wm + g + 8) * BDA + col + 1] += c[nt][3];
+    acc_s[(wm + g) * BDA + col] += c[nt][0] * i0;
+    acc_s[(wm + g) * BDA + col + 1] += c[nt][1] * i0;
+    acc_s[(wm + g + 8) * BDA + col] += c[nt][2] * i1;
+    acc_s[(wm + g + 8) * BDA + col + 1] += c[nt][3] * i1;
   }
 }
 
@@ -240,13 +312,11 @@ __global__ void __launch_bounds__(Tr::kThreads)
   GradStats* c_col = c_row + BN;                                 // column stats of it
   float* norm_r = reinterpret_cast<float*>(c_col + BN);
   float* norm_c = norm_r + BM;
-  float* row_sum = norm_c + BN;      // [BM]
-  float* row_dot = row_sum + BM;     // [BM]
-  float* red = row_dot + BM;         // [kThreads]
-  float* acc_s = red + Tr::kThreads; // [BM][BDA]: the f32 gradient accumulator of this pass
-  // After the column loop the operand region is free: the per-row partials live there.
-  float* part_sum = reinterpret_cast<float*>(smem); // [BM][threadsN]
-  float* part_dot = part_sum + BM * Tr::kThreadsN;  // [BM][threadsN]
+  float* row_sum = norm_c + BN;          // [BM]
+  float* row_dot = row_sum + BM;         // [BM]
+  float* red = row_dot + BM;             // [kThreads]
+  float* row_scale = red + Tr::kThreads; // [BM]: per-row coefficient scales (kGradRowScale)
+  float* acc_s = row_scale + BM;         // [BM][BDA]: the f32 gradient accumulator of this pass
 
   const int tid = threadIdx.x;
   const int ty = tid / Tr::kThreadsN;
@@ -263,6 +333,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   T* out = static_cast<T*>(tr ? bp.grad_b : bp.grad_a);
   const bool want_scale = !tr && bp.grad_logit_scale != nullptr;
   const bool has_norms = p.similarity != Similarity::dot;
+  const int y_width = async_copy_width(y, ldy); // the gradient GEMM's Y tile copies
 
   const int64_t row0 = int64_t(blockIdx.x) * BM;
   const int64_t col_tiles = (Cn + BN - 1) / BN;
@@ -274,6 +345,8 @@ __global__ void __launch_bounds__(Tr::kThreads)
     r_row[tid] = (g < R && g < p.n) ? bp.row_stats[g] : zero;
     r_col[tid] = (sym && g < R && g < p.m) ? bp.col_stats[g] : zero;
     norm_r[tid] = (has_norms && g < R) ? nx[g] : 0.0f;
+    row_sum[tid] = 0.0f; // accumulated by the first pass
+    row_dot[tid] = 0.0f;
   }
 
   // Each pass covers BDA columns of d and recomputes the logit tiles; d <= BDA takes one pass.
@@ -290,18 +363,14 @@ __global__ void __launch_bounds__(Tr::kThreads)
 #pragma unroll
         for (int j = 0; j < TN; ++j)
           acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
-    float rsum[TM], rdot[TM], gs = 0.0f;
-#pragma unroll
-    for (int i = 0; i < TM; ++i)
-      rsum[i] = rdot[i] = 0.0f;
+    float gs = 0.0f; // this thread's share of grad_logit_scale
 
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t col0 = ct * BN;
-      float s_acc[TM][TN];
-      tile_logit_dots<Tr, Tr::kGradPipelined>(s_acc, ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0,
-                                              tid);
-      // tile_dot ends after a barrier that follows the previous tile's last shared-memory read:
-      // the column-side data can be replaced now.
+      // C[r][c] = x_r . y_c; the coefficients below replace the dots in place.
+      tile_logit_stage<Tr>(ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0, tid);
+      // tile_logit_stage ends after a barrier that follows the previous tile's last shared-memory
+      // read: the column-side data can be replaced now.
       if (tid < BN) {
         const int64_t g = col0 + tid;
         c_row[tid] = (g < Cn && g < p.n) ? bp.row_stats[g] : zero;
@@ -309,17 +378,22 @@ __global__ void __launch_bounds__(Tr::kThreads)
         norm_c[tid] = (has_norms && g < Cn) ? ny[g] : 0.0f;
       }
       __syncthreads();
-#pragma unroll
+      // Thread (ty, tx) owns rows ty + i kThreadsM and columns tx + j kThreadsN; a row's kThreadsN
+      // owners are the 16 lanes of one half-warp, so row reductions are butterflies over lane masks
+      // 8..1 (fixed order: deterministic).  Rows one at a time (unroll 1) to bound registers.
+#pragma unroll 1
       for (int i = 0; i < TM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
         const int64_t gr = row0 + r;
+        float amax = 0.0f; // the row's largest |coefficient| in this tile (kGradRowScale)
+        float rsum = 0.0f, rdot = 0.0f; // sum_j G_rj, sum_j G_rj sim_rj over this tile
 #pragma unroll
         for (int j = 0; j < TN; ++j) {
           const int c = tx + j * Tr::kThreadsN;
           const int64_t gc = col0 + c;
           float coef = 0.0f;
           if (gr < R && gc < Cn) {
-            const float sim = similarity_from_dot(p, s_acc[i][j], norm_r[r], norm_c[c]);
+            const float sim = similarity_from_dot(p, C[r * SN + c], norm_r[r], norm_c[c]);
             const float s = scale * sim;
             const int64_t oi = tr ? gc : gr, oj = tr ? gr : gc; // original (i, j)
             const uint8_t f = pair_flags(p, oi, oj);
@@ -335,13 +409,37 @@ __global__ void __launch_bounds__(Tr::kThreads)
               if (sym)
                 g += g_term(r_col[r], s, ft);
             }
-            if (first) {
-              rsum[i] += g;
-              rdot[i] += g * sim;
-            }
-            coef = p.similarity == Similarity::cosine ? g * fabsf(norm_c[c]) : g;
+            rsum += g;
+            rdot += g * sim;
+            coef = g;
+            // COSINE: the column's inverse norm goes into the coefficient (stored negative when
+            // the 1e-12 clamp is active).  Hazard (f16 row scale): a clamped f16 column is exactly
+            // the zero vector (a nonzero f16 vector has norm >= 2^-24), so its product is 0 for
+            // any finite coefficient; keeping g there (NaN stays NaN) instead of g * 1e12 stops it
+            // from setting the row's scale and flushing every other coefficient of the row.
+            if (p.similarity == Similarity::cosine && (!Tr::kGradRowScale || norm_c[c] > 0.0f))
+              coef = g * fabsf(norm_c[c]);
           }
           C[r * SN + c] = coef;
+          amax = fmaxf(amax, fabsf(coef));
+        }
+        if (first) { // row sums over the whole column range: tile by tile, in a fixed order
+#pragma unroll
+          for (int off = Tr::kThreadsN / 2; off > 0; off /= 2) {
+            rsum += __shfl_xor_sync(0xffffffffu, rsum, off);
+            rdot += __shfl_xor_sync(0xffffffffu, rdot, off);
+          }
+          if (tx == 0) {
+            row_sum[r] += rsum;
+            row_dot[r] += rdot;
+          }
+        }
+        if constexpr (Tr::kGradRowScale) {
+#pragma unroll
+          for (int off = Tr::kThreadsN / 2; off > 0; off /= 2)
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+          if (tx == 0)
+            row_scale[r] = f16_row_scale(amax);
         }
       }
       if (out == nullptr)
@@ -352,37 +450,17 @@ __global__ void __launch_bounds__(Tr::kThreads)
       for (int sub = 0; sub < subs; ++sub) {
         const int64_t dsub = dc + int64_t(sub) * BD;
         if constexpr (Tr::kMmaGrad)
-          grad_gemm_mma<Tr>(acc_s, C, static_cast<uint16_t*>(ops), y, ldy, Cn, p.d, col0, dsub, sub,
+          grad_gemm_mma<Tr>(acc_s, C, row_scale, ops, y_width, y, ldy, Cn, p.d, col0, dsub, sub,
                             tid);
         else
           grad_gemm_ffma<Tr>(acc_s, C, Ys, y, ldy, Cn, p.d, col0, dsub, sub, tid);
       }
     }
 
-    if (first) {       // per-row sums over the whole column range, in a fixed order
-      __syncthreads(); // the operand region (now part_sum / part_dot) is no longer read
-#pragma unroll
-      for (int i = 0; i < TM; ++i) {
-        const int r = ty + i * Tr::kThreadsM;
-        part_sum[r * Tr::kThreadsN + tx] = rsum[i];
-        part_dot[r * Tr::kThreadsN + tx] = rdot[i];
-      }
-      __syncthreads();
-      if (tid < BM) {
-        float s = 0.0f, d = 0.0f;
-        for (int t = 0; t < Tr::kThreadsN; ++t) {
-          s += part_sum[tid * Tr::kThreadsN + t];
-          d += part_dot[tid * Tr::kThreadsN + t];
-        }
-        row_sum[tid] = s;
-        row_dot[tid] = d;
-      }
-      if (want_scale) {
-        const float total = block_sum<Tr::kThreads>(gs, red, tid);
-        if (tid == 0)
-          bp.scale_partial[blockIdx.x] = total;
-      }
-      __syncthreads();
+    if (first && want_scale) {
+      const float total = block_sum<Tr::kThreads>(gs, red, tid);
+      if (tid == 0)
+        bp.scale_partial[blockIdx.x] = total;
     }
     if (out == nullptr)
       break;

@@ -114,13 +114,6 @@ __device__ inline void load_tile_rows(S* dst, const T* x, int64_t ld, int64_t ro
   }
 }
 
-__device__ inline uint32_t load_pair(const uint16_t* p) {
-  // Two consecutive 16-bit elements, the lower index in the low half (little-endian).
-  uint32_t v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
 // The cp.async width for an operand's chunk rows: 16 bytes when the base and the row stride in
 // bytes are multiples of 16, else 4 when they are multiples of 4 (the chunk offsets k0 and the
 // column groups then stay aligned too), else 0: plain loads (e.g. a 16-bit operand with an odd
@@ -205,8 +198,8 @@ __device__ inline void load_chunk(S* As, S* Bs, int x_width, int y_width, const 
 }
 
 // One depth chunk of the warp's 16 x 32 slab: c[nt] += A[wm.., kc] * B[wn + 8 nt.., kc].
-// kLdmatrix: 16-bit fragments through ldmatrix.x4 (rows 16-byte aligned), else 32-bit loads.
-template <class Tr, bool kLdmatrix, typename S>
+// 16-bit fragments through ldmatrix.x4 (rows 16-byte aligned), TF32 by 32-bit loads.
+template <class Tr, typename S>
 __device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int wm, int wn,
                                  int lane) {
   constexpr int KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
@@ -226,7 +219,7 @@ __device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int
         mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
       }
     }
-  } else if constexpr (kLdmatrix) {
+  } else {
     // ldmatrix row addresses: lane l serves row l % 8 of matrix q = l / 8.
     const int q = lane >> 3, r8 = lane & 7;
 #pragma unroll
@@ -252,37 +245,18 @@ __device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int
         }
       }
     }
-  } else {
-#pragma unroll
-    for (int kk = 0; kk < KC; kk += 16) {
-      uint32_t a[4];
-      a[0] = load_pair(As + (wm + g) * LD + kk + 2 * t);
-      a[1] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t);
-      a[2] = load_pair(As + (wm + g) * LD + kk + 2 * t + 8);
-      a[3] = load_pair(As + (wm + g + 8) * LD + kk + 2 * t + 8);
-#pragma unroll
-      for (int nt = 0; nt < 4; ++nt) {
-        const uint16_t* brow = Bs + (wn + nt * 8 + g) * LD + kk;
-        const uint32_t b[2] = {load_pair(brow + 2 * t), load_pair(brow + 2 * t + 8)};
-        if constexpr (Tr::kBf16)
-          mma_m16n8k16_bf16(c[nt], a, b, c[nt]);
-        else
-          mma_m16n8k16_f16(c[nt], a, b, c[nt]);
-      }
-    }
   }
 }
 
 // Tensor cores: the tile's dots into stage[r * (kBlockN + 1) + c] (f32).
 //
-// kPipelined: the depth is streamed in kMmaChunk chunks through two shared-memory stages (double
-// buffering): stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free
-// until the accumulators are written to it at the end; the traits assert it is large enough).
-// While the warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async of 16 or 4
-// bytes as the operand's base / stride allow, plain loads otherwise) into the other; 16-bit
-// fragments through ldmatrix.  Not pipelined: one stage, plain loads, 32-bit fragment loads (the
-// register-bound bf16 gradient kernel, see MmaTraits::kGradPipelined).
-template <class Tr, bool kPipelined>
+// The depth is streamed in kMmaChunk chunks through two shared-memory stages (double buffering):
+// stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free until the
+// accumulators are written to it at the end; the traits assert it is large enough).  While the
+// warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async of 16 or 4 bytes as
+// the operand's base / stride allow, plain loads otherwise) into the other; 16-bit fragments
+// through ldmatrix.
+template <class Tr>
 __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::T* x, int64_t ldx,
                                     int64_t rows_x, const typename Tr::T* y, int64_t ldy,
                                     int64_t rows_y, int64_t d, int64_t row0, int64_t col0,
@@ -302,39 +276,28 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
       c[nt][e] = 0.0f;
 
   S* const buf0 = static_cast<S*>(ops);
-  if constexpr (kPipelined) {
-    S* const buf1 = reinterpret_cast<S*>(stage);
-    const int x_width = async_copy_width(x, ldx);
-    const int y_width = async_copy_width(y, ldy);
-    const int64_t chunks = d > 0 ? (d + KC - 1) / KC : 0;
-    __syncthreads(); // the previous users of both stages (the last tile's reads) are done
-    if (chunks > 0)
-      load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_width, y_width, x, ldx,
-                                               rows_x, y, ldy, rows_y, d, row0, col0, 0, tid);
-    cp_async_commit();
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const S* const As = (ch & 1) ? buf1 : buf0;
-      if (ch + 1 < chunks) { // prefetch the next chunk into the other stage
-        S* const An = (ch & 1) ? buf0 : buf1;
-        load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_width, y_width, x, ldx, rows_x,
-                                                 y, ldy, rows_y, d, row0, col0, (ch + 1) * KC, tid);
-      }
-      cp_async_commit();  // (an empty group on the last chunk keeps the count uniform)
-      cp_async_wait<1>(); // this thread's copies of chunk ch have landed ...
-      __syncthreads();    // ... and everybody's are visible
-      mma_chunk<Tr, true>(c, As, As + BM * LD, wm, wn, lane);
-      __syncthreads(); // this stage is no longer read: the next prefetch (or the accumulator
-                       // writes below, when it is the `stage` buffer) may overwrite it
+  S* const buf1 = reinterpret_cast<S*>(stage);
+  const int x_width = async_copy_width(x, ldx);
+  const int y_width = async_copy_width(y, ldy);
+  const int64_t chunks = d > 0 ? (d + KC - 1) / KC : 0;
+  __syncthreads(); // the previous users of both stages (the last tile's reads) are done
+  if (chunks > 0)
+    load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_width, y_width, x, ldx, rows_x,
+                                             y, ldy, rows_y, d, row0, col0, 0, tid);
+  cp_async_commit();
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const S* const As = (ch & 1) ? buf1 : buf0;
+    if (ch + 1 < chunks) { // prefetch the next chunk into the other stage
+      S* const An = (ch & 1) ? buf0 : buf1;
+      load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_width, y_width, x, ldx, rows_x,
+                                               y, ldy, rows_y, d, row0, col0, (ch + 1) * KC, tid);
     }
-  } else {
-    for (int64_t k0 = 0; k0 < d; k0 += KC) {
-      __syncthreads(); // the previous chunk (or the stage of the previous tile) is no longer read
-      load_tile_rows<BM, KC, LD, Tr::kThreads>(buf0, x, ldx, rows_x, d, row0, k0, tid);
-      load_tile_rows<BN, KC, LD, Tr::kThreads>(buf0 + BM * LD, y, ldy, rows_y, d, col0, k0, tid);
-      __syncthreads();
-      mma_chunk<Tr, false>(c, buf0, buf0 + BM * LD, wm, wn, lane);
-    }
-    // All threads passed this tile's first barrier: nobody reads the stage of the previous tile.
+    cp_async_commit();  // (an empty group on the last chunk keeps the count uniform)
+    cp_async_wait<1>(); // this thread's copies of chunk ch have landed ...
+    __syncthreads();    // ... and everybody's are visible
+    mma_chunk<Tr>(c, As, As + BM * LD, wm, wn, lane);
+    __syncthreads(); // this stage is no longer read: the next prefetch (or the accumulator
+                     // writes below, when it is the `stage` buffer) may overwrite it
   }
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
@@ -349,7 +312,7 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
 // The entry: acc in the micro-tile layout (row ty + i * kThreadsM, column tx + j * kThreadsN).
 // `ops` is the operand region (Tr::kOperandBytes), `stage` a [kBlockM][kBlockN + 1] f32 buffer
 // that the caller overwrites after this returns (used only by the tensor-core path).
-template <class Tr, bool kPipelined = true>
+template <class Tr>
 __device__ inline void
 tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stage,
                 const typename Tr::T* x, int64_t ldx, int64_t rows_x, const typename Tr::T* y,
@@ -360,7 +323,7 @@ tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stag
                       row0, col0, tid);
   } else {
     constexpr int SN = Tr::kBlockN + 1;
-    tile_dot_mma<Tr, kPipelined>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
+    tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
     __syncthreads();
     const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
 #pragma unroll
@@ -370,6 +333,31 @@ tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stag
         acc[i][j] = stage[(ty + i * Tr::kThreadsM) * SN + tx + j * Tr::kThreadsN];
     __syncthreads(); // the caller overwrites the stage next
   }
+}
+
+// The same dots left in shared memory: stage[r * (kBlockN + 1) + c] for the whole tile, visible
+// to every thread on return (the gradient kernel turns them into coefficients in place).
+template <class Tr>
+__device__ inline void tile_logit_stage(void* ops, float* stage, const typename Tr::T* x,
+                                        int64_t ldx, int64_t rows_x, const typename Tr::T* y,
+                                        int64_t ldy, int64_t rows_y, int64_t d, int64_t row0,
+                                        int64_t col0, int tid) {
+  if constexpr (!Tr::kMma) {
+    float acc[Tr::kThreadM][Tr::kThreadN];
+    float* As = static_cast<float*>(ops);
+    // Its first barrier (d >= 1) follows every earlier read of the stage.
+    tile_dot_ffma<Tr>(acc, As, As + Tr::kBlockK * Tr::kBlockM, x, ldx, rows_x, y, ldy, rows_y, d,
+                      row0, col0, tid);
+    const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
+#pragma unroll
+    for (int i = 0; i < Tr::kThreadM; ++i)
+#pragma unroll
+      for (int j = 0; j < Tr::kThreadN; ++j)
+        stage[(ty + i * Tr::kThreadsM) * (Tr::kBlockN + 1) + tx + j * Tr::kThreadsN] = acc[i][j];
+  } else {
+    tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
+  }
+  __syncthreads();
 }
 
 } // namespace kernels

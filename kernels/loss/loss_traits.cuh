@@ -44,14 +44,13 @@ template <typename Element> struct GenericTraits {
   static_assert(kBlockN % kBlockK == 0, "the gradient GEMM walks the tile's columns in k-chunks");
   static_assert(kBlockM + kBlockN <= kThreads,
                 "forward: one thread per tile row and one per tile column reduce at once");
-  static_assert(kBlockM * kThreadsN <= kThreads * 4, "row-partial reduction buffer size");
 
   // The logit GEMM runs on FFMA (no tensor cores).
   static constexpr bool kMma = false;
   static constexpr bool kTf32 = false;
   static constexpr bool kBf16 = false;
-  static constexpr bool kMmaGrad = false;       // the gradient GEMM on tensor cores
-  static constexpr bool kGradPipelined = false; // (tensor-core logit GEMM only, see MmaTraits)
+  static constexpr bool kMmaGrad = false;      // the gradient GEMM on tensor cores
+  static constexpr bool kGradRowScale = false; // (f16 tensor cores only, see MmaTraits)
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
   static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
   static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
@@ -61,12 +60,13 @@ template <typename Element> struct GenericTraits {
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
   // Gradient kernel: operands (also the Y chunk, then the per-row partials), C[M][N+1],
   // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot, the scale
-  // partials, and the f32 accumulator [M][kBlockDAcc].
+  // partials, the per-row coefficient scales (f16 tensor cores), and the f32 accumulator
+  // [M][kBlockDAcc].
   static constexpr size_t kGradSmem =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
-      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM * kBlockDAcc;
-  static_assert(kOperandBytes >= sizeof(float) * 2 * kBlockM * kThreadsN, "row partials fit");
+      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM +
+      sizeof(float) * kBlockM * kBlockDAcc;
   static_assert(kBlockDAcc % kBlockD == 0, "whole sub-chunks per pass");
   static_assert(kForwardSmem <= 48 * 1024, "the forward runs without the > 48 KB opt-in");
   // 99 KB: the largest opt-in of sm_86 / sm_89, which run the sm_80 binary.
@@ -77,9 +77,10 @@ template <typename Element> struct GenericTraits {
 // GEMM on mma.sync with f32 accumulation.  Element = bfloat16_t / half_t: m16n8k16 on the raw
 // 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
 // m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
-// The gradient GEMM (G x Y) also runs on tensor cores for bf16 (kMmaGrad); on FFMA for f16 / TF32.
+// The gradient GEMM (G x Y) runs on the same tensor cores, the f32 coefficients G split into
+// hi + lo operand words (see grad_gemm_mma in loss_backward_kernel.cuh).
 // The logit GEMM's operand chunks are double-buffered (cp.async into two stages, ldmatrix for the
-// 16-bit fragments; see loss_tile.cuh).
+// 16-bit fragments; see loss_tile.cuh); the gradient GEMM's Y tiles come by cp.async too.
 // What is checked vs not: correctness on the CPU SIMT emulator (which defers cp.async completion
 // to the wait, so a missing wait reads stale data there) and register / spill / shared-memory
 // budgets with ptxas -v for sm_80 and sm_90.  NOT measured: speed.  No GPU was available when the
@@ -89,14 +90,17 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static constexpr bool kMma = true;
   static constexpr bool kTf32 = sizeof(Element) == 4;
   static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
-  // The gradient GEMM on tensor cores for bf16 (coefficients split hi + lo).  Not for f16: its
-  // range (65504) cannot hold every coefficient G (a large grad_loss); nor for TF32.
-  static constexpr bool kMmaGrad = kBf16;
-  // The gradient kernel's logit GEMM double-buffered (cp.async + ldmatrix) like the forward's,
-  // except with the bf16 tensor-core gradient GEMM: that kernel sits at 254 of 255 registers and
-  // the pipeline makes it spill (ptxas -v, sm_80 / sm_90), so it keeps the single-stage loader.
-  static constexpr bool kGradPipelined = !kMmaGrad;
-  static constexpr int kGradLd = Base::kBlockN + 8; // padded k-row of the transposed Y tile
+  static constexpr bool kMmaGrad = true;
+  // f16's range (65504) cannot hold every coefficient (a large grad_loss, a cosine 1/|y|): each
+  // tile row of G is scaled by a power of two before the split and the product scaled back.
+  static constexpr bool kGradRowScale = !kTf32 && !kBf16;
+  static_assert(!kGradRowScale || Base::kThreadsN == 16,
+                "a tile row's coefficients live in one half-warp (the row maximum by shuffles)");
+  // The gradient GEMM's Y tile: kGradRows rows of y (tile columns) x kBlockD columns of d,
+  // row-major with a padded row of kGradLd elements (16-byte aligned rows for cp.async and
+  // ldmatrix.trans, rows staggered across banks); TF32 (f32 in shared memory) in two halves.
+  static constexpr int kGradRows = kTf32 ? Base::kBlockN / 2 : Base::kBlockN;
+  static constexpr int kGradLd = Base::kBlockD + 8;
   // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
   // elements; the padding staggers the rows across banks).
   static constexpr int kMmaChunk = kTf32 ? 16 : 32;
@@ -107,8 +111,11 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static_assert((Base::kBlockM * kMmaChunk) % Base::kThreads == 0, "operand chunk loads evenly");
   static_assert(kOperandBytes >= sizeof(float) * Base::kBlockK * Base::kBlockD, "Y chunk fits");
   static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
-  static_assert(!kMmaGrad || kOperandBytes >= sizeof(uint16_t) * Base::kBlockD * kGradLd,
-                "the transposed Y tile fits the operand region");
+  static_assert(kOperandBytes >= (kTf32 ? sizeof(float) : sizeof(uint16_t)) * kGradRows * kGradLd,
+                "the gradient GEMM's Y tile fits the operand region");
+  static_assert((kGradLd * (kTf32 ? 4 : 2)) % 16 == 0, "Y tile rows 16-byte aligned");
+  static_assert(Base::kBlockN % kGradRows == 0 && kGradRows % (kTf32 ? 8 : 16) == 0,
+                "whole mma k-steps per Y tile");
   // Double buffering of the operand chunks: the second stage lives in the f32 logit stage buffer
   // [kBlockM][kBlockN + 1] that follows the operand region (unused while the chunks stream), so
   // the pipeline costs no shared memory; cp.async / ldmatrix need 16-byte aligned stage rows.

@@ -728,6 +728,36 @@ TEST(Kernels, Tf32TensorCores) {
   }
 }
 
+// Gradient coefficients beyond f16's range (65504): the tensor-core gradient GEMM splits each f32
+// coefficient into two 16-bit words, and for f16 first scales each tile row by a power of two.  A
+// weight of 2^17 (SUM with grad_loss 2^18, halved by SYMMETRIC) makes |G| ~ 1e5 while the
+// gradient itself stays in range (|grad| <= scale * 2 |w| * max|x| <= 2^15 at scale 2^-6); NONE
+// with per-row / per-column weights of 2^-24 .. 2^17 mixes magnitudes inside one tile row.
+TEST(Kernels, GradientCoefficientsBeyondHalfRange) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceDataType_t t : {FNCE_F16, FNCE_BF16})
+    for (fnceSimilarity_t sim : {FNCE_SIM_DOT, FNCE_SIM_NEG_SQ_DIST}) {
+      Combo c = basic(sim, t);
+      c.pos = FNCE_POSITIVES_LABELS;
+      Inputs in = make_inputs(c, Shape{100, 130, 40, 43, 41}, 71);
+      in.scale = 1.0f / 64.0f;
+      const std::vector<float> sum_gl = {262144.0f};
+      std::vector<float> none_gl(size_t(in.s.n + in.s.m));
+      std::mt19937_64 rng(73);
+      std::uniform_int_distribution<int> e(-24, 17);
+      for (float& g : none_gl)
+        g = std::ldexp((rng() & 1) ? 1.0f : -1.0f, e(rng));
+      for (fnceReduction_t red : {FNCE_REDUCTION_SUM, FNCE_REDUCTION_NONE}) {
+        const std::vector<float>& gl = red == FNCE_REDUCTION_SUM ? sum_gl : none_gl;
+        const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+        const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+        compare(in, red, got, ref,
+                std::string("large coefficients ") + name(t) + " " + name(sim) + " " + name(red),
+                gl);
+      }
+    }
+}
+
 // Aligned strides: the tensor-core logit GEMM streams the operand chunks with cp.async (16-byte
 // copies zero-filling ragged depth and rows, or 4-byte copies), double-buffered; a mixed shape
 // has one operand on cp.async and the other on the plain-load fallback.  (The Contract tests'
