@@ -42,8 +42,10 @@ constexpr TileShape tile_shape(TileConfig c) {
 // (SYMMETRIC), fixed-order reduction (MEAN / SUM).  All on `stream`, asynchronous.
 template <class Traits> LaunchResult run_forward(const ForwardParams& fp, cudaStream_t stream);
 // Backward: norms, counts, weights, row-gradient kernel, column-gradient kernel (grad_b),
-// grad_logit_scale reduction.
-template <class Traits> LaunchResult run_backward(const BackwardParams& bp, cudaStream_t stream);
+// grad_logit_scale reduction.  smem_optin: the device's opt-in shared memory per block
+// (cudaDevAttrMaxSharedMemoryPerBlockOptin), which sets the gradient kernel's pass width.
+template <class Traits>
+LaunchResult run_backward(const BackwardParams& bp, size_t smem_optin, cudaStream_t stream);
 
 template <typename Element> struct GenericTraits;
 template <typename Element> struct MmaTraits;

@@ -85,14 +85,15 @@ struct BackwardParams {
   void* grad_b;
   float* grad_logit_scale; // may be null
   // Workspace.
-  int32_t* row_npos;    // n
-  int32_t* row_nz;      // n
-  int32_t* col_npos;    // m (SYMMETRIC)
-  int32_t* col_nz;      // m (SYMMETRIC)
-  GradStats* row_stats; // n
-  GradStats* col_stats; // m (SYMMETRIC; else unused)
-  float* scale_partial; // one per row tile of the row-gradient kernel
-  int32_t transposed;   // set per launch of the gradient kernel: 0 rows = a, 1 rows = b
+  int32_t* row_npos;      // n
+  int32_t* row_nz;        // n
+  int32_t* col_npos;      // m (SYMMETRIC)
+  int32_t* col_nz;        // m (SYMMETRIC)
+  GradStats* row_stats;   // n
+  GradStats* col_stats;   // m (SYMMETRIC; else unused)
+  float* scale_partial;   // one per row tile of the row-gradient kernel
+  int32_t transposed;     // set per launch of the gradient kernel: 0 rows = a, 1 rows = b
+  int32_t grad_pass_cols; // columns of d per pass of the gradient kernel (set by run_backward)
 };
 
 } // namespace kernels

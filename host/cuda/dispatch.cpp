@@ -78,6 +78,7 @@ fnceStatus_t cuda_failure(const char* what, cudaError_t e) {
 struct Device {
   int arch = 0; // 10 * major + minor
   int sm_count = 1;
+  size_t smem_optin = 48 * 1024; // opt-in shared memory per block
 };
 
 fnceStatus_t query_device(Device* dev) {
@@ -93,8 +94,13 @@ fnceStatus_t query_device(Device* dev) {
   if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, id);
       e != cudaSuccess)
     return cuda_failure("cudaDeviceGetAttribute(multiProcessorCount)", e);
+  int optin = 0;
+  if (cudaError_t e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, id);
+      e != cudaSuccess)
+    return cuda_failure("cudaDeviceGetAttribute(maxSharedMemoryPerBlockOptin)", e);
   dev->arch = 10 * major + minor;
   dev->sm_count = sms > 0 ? sms : 1;
+  dev->smem_optin = optin > 0 ? size_t(optin) : dev->smem_optin;
   return FNCE_SUCCESS;
 }
 
@@ -218,14 +224,15 @@ LaunchResult run_forward_dtype(fnceDataType_t t, const ForwardParams& f, cudaStr
 }
 
 template <template <typename> class Traits>
-LaunchResult run_backward_dtype(fnceDataType_t t, const BackwardParams& b, cudaStream_t s) {
+LaunchResult run_backward_dtype(fnceDataType_t t, const BackwardParams& b, size_t smem_optin,
+                                cudaStream_t s) {
   switch (t) {
   case FNCE_F32:
-    return kernels::run_backward<Traits<float>>(b, s);
+    return kernels::run_backward<Traits<float>>(b, smem_optin, s);
   case FNCE_F16:
-    return kernels::run_backward<Traits<kernels::half_t>>(b, s);
+    return kernels::run_backward<Traits<kernels::half_t>>(b, smem_optin, s);
   case FNCE_BF16:
-    return kernels::run_backward<Traits<kernels::bfloat16_t>>(b, s);
+    return kernels::run_backward<Traits<kernels::bfloat16_t>>(b, smem_optin, s);
   }
   return LaunchResult{cudaErrorInvalidValue, "dtype"};
 }
@@ -297,8 +304,9 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     return FNCE_SUCCESS;
   const LaunchResult r =
       c == TileConfig::mma
-          ? run_backward_dtype<kernels::MmaTraits>(pr.p.dtype, b, static_cast<cudaStream_t>(stream))
-          : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b,
+          ? run_backward_dtype<kernels::MmaTraits>(pr.p.dtype, b, dev.smem_optin,
+                                                   static_cast<cudaStream_t>(stream))
+          : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, dev.smem_optin,
                                                        static_cast<cudaStream_t>(stream));
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }

@@ -10,7 +10,8 @@ static_assert(GenericTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::gener
               "tile_shape() must match the traits");
 
 template LaunchResult run_forward<GenericTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
-template LaunchResult run_backward<GenericTraits<bfloat16_t>>(const BackwardParams&, cudaStream_t);
+template LaunchResult run_backward<GenericTraits<bfloat16_t>>(const BackwardParams&, size_t,
+                                                              cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

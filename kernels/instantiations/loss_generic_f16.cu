@@ -10,7 +10,8 @@ static_assert(GenericTraits<half_t>::kBlockM == tile_shape(TileConfig::generic).
               "tile_shape() must match the traits");
 
 template LaunchResult run_forward<GenericTraits<half_t>>(const ForwardParams&, cudaStream_t);
-template LaunchResult run_backward<GenericTraits<half_t>>(const BackwardParams&, cudaStream_t);
+template LaunchResult run_backward<GenericTraits<half_t>>(const BackwardParams&, size_t,
+                                                          cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

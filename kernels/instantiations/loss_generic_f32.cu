@@ -10,7 +10,8 @@ static_assert(GenericTraits<float>::kBlockM == tile_shape(TileConfig::generic).b
               "tile_shape() must match the traits");
 
 template LaunchResult run_forward<GenericTraits<float>>(const ForwardParams&, cudaStream_t);
-template LaunchResult run_backward<GenericTraits<float>>(const BackwardParams&, cudaStream_t);
+template LaunchResult run_backward<GenericTraits<float>>(const BackwardParams&, size_t,
+                                                         cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

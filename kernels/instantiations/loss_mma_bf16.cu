@@ -10,7 +10,8 @@ static_assert(MmaTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::mma).bloc
               "tile_shape() must match the traits");
 
 template LaunchResult run_forward<MmaTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
-template LaunchResult run_backward<MmaTraits<bfloat16_t>>(const BackwardParams&, cudaStream_t);
+template LaunchResult run_backward<MmaTraits<bfloat16_t>>(const BackwardParams&, size_t,
+                                                          cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

@@ -10,7 +10,7 @@ static_assert(MmaTraits<float>::kBlockM == tile_shape(TileConfig::mma).block_m &
               "tile_shape() must match the traits");
 
 template LaunchResult run_forward<MmaTraits<float>>(const ForwardParams&, cudaStream_t);
-template LaunchResult run_backward<MmaTraits<float>>(const BackwardParams&, cudaStream_t);
+template LaunchResult run_backward<MmaTraits<float>>(const BackwardParams&, size_t, cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

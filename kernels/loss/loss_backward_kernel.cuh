@@ -16,10 +16,11 @@
 // similarities, so grad_a_i = sum_j (G_ij + G_ji) ds_ij/da_i: the row kernel alone, using row j's
 // statistics for G_ji.
 // What is never materialised: s, P or G (one kBlockM x kBlockN tile of coefficients lives in
-// shared memory).  The depth d of the output is covered in passes of kBlockDAcc columns (an f32
-// accumulator in shared memory); each pass recomputes the logit tiles.  The logit tiles' operands
-// are double-buffered with cp.async / ldmatrix as in the forward; with MmaTraits the product
-// G x Y runs on tensor cores too (grad_gemm_mma: G split into hi + lo operand words).
+// shared memory).  The depth d of the output is covered in passes of bp.grad_pass_cols columns
+// (an f32 accumulator in shared memory, as wide as the device's shared memory allows: one pass up
+// to d = 768 on an H100, see grad_pass_columns); each pass recomputes the logit tiles.  The logit
+// tiles' operands are double-buffered with cp.async / ldmatrix as in the forward; with MmaTraits
+// the product G x Y runs on tensor cores too (grad_gemm_mma: G split into hi + lo operand words).
 #pragma once
 
 #include <cstdint>
@@ -132,13 +133,13 @@ __device__ inline float inverse_pow2(float s) {
 // So the gradient keeps f32-grade accuracy of the coefficients, as the FFMA path.  Warps as in the
 // logit GEMM: 16 x 32 slabs (4 n8 fragments).
 template <class Tr>
-__device__ inline void grad_gemm_mma(float* acc_s, const float* C, const float* row_scale,
+__device__ inline void grad_gemm_mma(float* acc_s, int bda, const float* C, const float* row_scale,
                                      void* ops, int y_width, const typename Tr::T* y, int64_t ldy,
                                      int64_t rows_y, int64_t d, int64_t col0, int64_t dsub, int sub,
                                      int tid) {
   using T = typename Tr::T;
   using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
-  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD, BDA = Tr::kBlockDAcc;
+  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
   constexpr int SN = BN + 1, KY = Tr::kGradRows, LDY = Tr::kGradLd;
   static_assert(BM == 64 && BD == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
   const int warp = tid / 32, lane = tid % 32;
@@ -230,20 +231,20 @@ __device__ inline void grad_gemm_mma(float* acc_s, const float* C, const float* 
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
     const int col = sub * BD + wn + nt * 8 + 2 * t;
-    acc_s[(wm + g) * BDA + col] += c[nt][0] * i0;
-    acc_s[(wm + g) * BDA + col + 1] += c[nt][1] * i0;
-    acc_s[(wm + g + 8) * BDA + col] += c[nt][2] * i1;
-    acc_s[(wm + g + 8) * BDA + col + 1] += c[nt][3] * i1;
+    acc_s[(wm + g) * bda + col] += c[nt][0] * i0;
+    acc_s[(wm + g) * bda + col + 1] += c[nt][1] * i0;
+    acc_s[(wm + g + 8) * bda + col] += c[nt][2] * i1;
+    acc_s[(wm + g + 8) * bda + col + 1] += c[nt][3] * i1;
   }
 }
 
 // FFMA gradient GEMM: acc_s[:, sub] += C[BM x BN] * Y[BN x BD], BK rows of Y at a time through
 // shared memory, a kThreadM x kThreadN register micro-tile per thread.
 template <class Tr>
-__device__ inline void grad_gemm_ffma(float* acc_s, const float* C, float* Ys,
+__device__ inline void grad_gemm_ffma(float* acc_s, int bda, const float* C, float* Ys,
                                       const typename Tr::T* y, int64_t ldy, int64_t rows_y,
                                       int64_t d, int64_t col0, int64_t dsub, int sub, int tid) {
-  constexpr int BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD, BDA = Tr::kBlockDAcc;
+  constexpr int BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD;
   constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN, SN = BN + 1;
   const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
   float acc[TM][TN];
@@ -285,16 +286,17 @@ __device__ inline void grad_gemm_ffma(float* acc_s, const float* C, float* Ys,
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j)
-      acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
+      acc_s[(ty + i * Tr::kThreadsM) * bda + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
 }
 
 // Gradient kernel: one block per row tile of the launch's rows (a, or b when transposed).
+// __launch_bounds__(256, 1): ptxas may use up to 255 registers.  Without the minimum it capped the
+// FFMA configurations at 128 registers and spilled (ptxas -v, CUDA 13.0, sm_80 / sm_90).
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads)
+__global__ void __launch_bounds__(Tr::kThreads, 1)
     grad_kernel(__grid_constant__ const BackwardParams bp) {
   using T = typename Tr::T;
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
-  constexpr int BDA = Tr::kBlockDAcc; // output columns of d per pass over the column tiles
   constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN;
   constexpr int SN = BN + 1;
   const ProblemParams& p = bp.pr;
@@ -316,7 +318,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   float* row_dot = row_sum + BM;         // [BM]
   float* red = row_dot + BM;             // [kThreads]
   float* row_scale = red + Tr::kThreads; // [BM]: per-row coefficient scales (kGradRowScale)
-  float* acc_s = row_scale + BM;         // [BM][BDA]: the f32 gradient accumulator of this pass
+  float* acc_s = row_scale + BM;         // [BM][bda]: the f32 gradient accumulator of this pass
 
   const int tid = threadIdx.x;
   const int ty = tid / Tr::kThreadsN;
@@ -349,20 +351,21 @@ __global__ void __launch_bounds__(Tr::kThreads)
     row_dot[tid] = 0.0f;
   }
 
-  // Each pass covers BDA columns of d and recomputes the logit tiles; d <= BDA takes one pass.
-  const int64_t chunks = out != nullptr ? (p.d + BDA - 1) / BDA : 1;
+  // Each pass covers bda columns of d (a multiple of BD) and recomputes the logit tiles.
+  const int bda = bp.grad_pass_cols;
+  const int64_t chunks = out != nullptr ? (p.d + bda - 1) / bda : 1;
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    const int64_t dc = ch * BDA;
-    const int subs = int((p.d - dc < BDA ? p.d - dc + BD - 1 : BDA) / BD); // BD-wide sub-chunks
+    const int64_t dc = ch * bda;
+    const int subs = int((p.d - dc < bda ? p.d - dc + BD - 1 : bda) / BD); // BD-wide sub-chunks
     const bool first = ch == 0;
 // Each thread owns the same accumulator elements throughout (no barrier needed for them).
 #pragma unroll 1
-    for (int sub = 0; sub < BDA / BD; ++sub)
+    for (int sub = 0; sub < (out != nullptr ? subs : 0); ++sub)
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j)
-          acc_s[(ty + i * Tr::kThreadsM) * BDA + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
+          acc_s[(ty + i * Tr::kThreadsM) * bda + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
     float gs = 0.0f; // this thread's share of grad_logit_scale
 
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
@@ -444,16 +447,16 @@ __global__ void __launch_bounds__(Tr::kThreads)
       }
       if (out == nullptr)
         continue; // grad_logit_scale only: no gradient GEMM
-// acc_s[BM x BDA] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + BDA]: BD-wide
+// acc_s[BM x bda] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + bda]: BD-wide
 // sub-chunks, each in BK-row steps with a register micro-tile.
 #pragma unroll 1
       for (int sub = 0; sub < subs; ++sub) {
         const int64_t dsub = dc + int64_t(sub) * BD;
         if constexpr (Tr::kMmaGrad)
-          grad_gemm_mma<Tr>(acc_s, C, row_scale, ops, y_width, y, ldy, Cn, p.d, col0, dsub, sub,
-                            tid);
+          grad_gemm_mma<Tr>(acc_s, bda, C, row_scale, ops, y_width, y, ldy, Cn, p.d, col0, dsub,
+                            sub, tid);
         else
-          grad_gemm_ffma<Tr>(acc_s, C, Ys, y, ldy, Cn, p.d, col0, dsub, sub, tid);
+          grad_gemm_ffma<Tr>(acc_s, bda, C, Ys, y, ldy, Cn, p.d, col0, dsub, sub, tid);
       }
     }
 
@@ -489,7 +492,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
           const int64_t gk = dc + int64_t(sub) * BD + tx + j * Tr::kThreadsN;
           if (gk >= p.d)
             continue;
-          float v = alpha * acc_s[r * BDA + sub * BD + tx + j * Tr::kThreadsN];
+          float v = alpha * acc_s[r * bda + sub * BD + tx + j * Tr::kThreadsN];
           if (beta != 0.0f)
             v += beta * to_float(x[gr * ldx + gk]);
           out[gr * p.d + gk] = from_float<T>(v);

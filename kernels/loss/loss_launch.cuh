@@ -64,7 +64,29 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
   return LaunchResult{};
 }
 
-template <class Tr> LaunchResult run_backward(const BackwardParams& bp_in, cudaStream_t stream) {
+// Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
+// passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
+// device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
+// and rounded up to whole kBlockD sub-chunks.  E.g. on an H100 (227 KB): d <= 768 in one pass,
+// d = 1024 in two of 512; on any sm_80+ GPU d <= 256 in one.  Wider passes cost no occupancy: the
+// gradient kernel uses 190-242 registers per thread (ptxas -v), so one 256-thread block per SM
+// is resident whatever its shared memory.
+template <class Tr> int32_t grad_pass_columns(int64_t d, size_t smem_optin) {
+  constexpr int64_t BD = Tr::kBlockD;
+  constexpr int64_t per_column = int64_t(sizeof(float)) * Tr::kBlockM;
+  int64_t cap = smem_optin > Tr::kGradSmemFixed
+                    ? int64_t(smem_optin - Tr::kGradSmemFixed) / per_column / BD * BD
+                    : 0;
+  if (cap < BD) // (no sm_80+ GPU; the launch then reports the shared-memory error)
+    cap = BD;
+  const int64_t depth = d > 0 ? d : 1;
+  const int64_t passes = (depth + cap - 1) / cap;
+  const int64_t columns = (depth + passes - 1) / passes;
+  return int32_t((columns + BD - 1) / BD * BD);
+}
+
+template <class Tr>
+LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaStream_t stream) {
   using T = typename Tr::T;
   constexpr int R = Tr::kReduceThreads;
   const ProblemParams& p = bp_in.pr;
@@ -77,18 +99,25 @@ template <class Tr> LaunchResult run_backward(const BackwardParams& bp_in, cudaS
   FLASHNCE_LAUNCH("grad_weights_kernel", grad_weights_kernel<R>, 1, R, R * sizeof(int64_t), stream,
                   bp_in);
   const int64_t row_tiles = (p.n + Tr::kBlockM - 1) / Tr::kBlockM;
+  // Without a gradient output (grad_logit_scale alone) the accumulator is never touched.
+  const int32_t cols = grad_pass_columns<Tr>(p.d, smem_optin);
+  auto smem = [&](const void* out) {
+    return Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM * size_t(out != nullptr ? cols : 0);
+  };
   if (bp_in.grad_a != nullptr || bp_in.grad_logit_scale != nullptr) {
     BackwardParams bp = bp_in;
     bp.transposed = 0;
-    FLASHNCE_LAUNCH("grad_kernel(rows)", grad_kernel<Tr>, row_tiles, Tr::kThreads, Tr::kGradSmem,
+    bp.grad_pass_cols = cols;
+    FLASHNCE_LAUNCH("grad_kernel(rows)", grad_kernel<Tr>, row_tiles, Tr::kThreads, smem(bp.grad_a),
                     stream, bp);
   }
   if (bp_in.grad_b != nullptr && !p.self_mode) {
     BackwardParams bp = bp_in;
     bp.transposed = 1;
     bp.grad_logit_scale = nullptr;
+    bp.grad_pass_cols = cols;
     FLASHNCE_LAUNCH("grad_kernel(columns)", grad_kernel<Tr>, (p.m + Tr::kBlockM - 1) / Tr::kBlockM,
-                    Tr::kThreads, Tr::kGradSmem, stream, bp);
+                    Tr::kThreads, smem(bp.grad_b), stream, bp);
   }
   if (bp_in.grad_logit_scale != nullptr)
     FLASHNCE_LAUNCH("scale_reduce_kernel", scale_reduce_kernel<R>, 1, R, R * sizeof(float), stream,

@@ -27,7 +27,6 @@ template <typename Element> struct GenericTraits {
   static constexpr int kBlockN = 64;
   static constexpr int kBlockK = 16;
   static constexpr int kBlockD = 64;
-  static constexpr int kBlockDAcc = 256; // gradient columns of d per pass (shared accumulator)
   static constexpr int kThreadM = 4;
   static constexpr int kThreadN = 4;
   static constexpr int kThreadsM = kBlockM / kThreadM; // thread rows of the micro-tile grid
@@ -60,17 +59,17 @@ template <typename Element> struct GenericTraits {
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
   // Gradient kernel: operands (also the Y chunk, then the per-row partials), C[M][N+1],
   // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot, the scale
-  // partials, the per-row coefficient scales (f16 tensor cores), and the f32 accumulator
-  // [M][kBlockDAcc].
-  static constexpr size_t kGradSmem =
+  // partials and the per-row coefficient scales (f16 tensor cores): kGradSmemFixed; then the f32
+  // accumulator [M][pass columns], its width chosen per launch (grad_pass_columns in
+  // loss_launch.cuh) from the device's shared memory.
+  static constexpr size_t kGradSmemFixed =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
-      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM +
-      sizeof(float) * kBlockM * kBlockDAcc;
-  static_assert(kBlockDAcc % kBlockD == 0, "whole sub-chunks per pass");
+      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM;
   static_assert(kForwardSmem <= 48 * 1024, "the forward runs without the > 48 KB opt-in");
   // 99 KB: the largest opt-in of sm_86 / sm_89, which run the sm_80 binary.
-  static_assert(kGradSmem <= 99 * 1024, "the gradient kernel fits every sm_80+ GPU");
+  static_assert(kGradSmemFixed + sizeof(float) * kBlockM * 256 <= 99 * 1024,
+                "d <= 256 takes one gradient pass on every sm_80+ GPU");
 };
 
 // Tensor-core configuration (sm_80+): the same tiles and epilogues as GenericTraits; the logit
@@ -124,8 +123,11 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static_assert(kOperandBytes % 16 == 0 && (kMmaLd * (kTf32 ? 4 : 2)) % 16 == 0,
                 "stage bases and rows 16-byte aligned (cp.async, ldmatrix)");
   static constexpr size_t kForwardSmem = Base::kForwardSmem - Base::kOperandBytes + kOperandBytes;
-  static constexpr size_t kGradSmem = Base::kGradSmem - Base::kOperandBytes + kOperandBytes;
-  static_assert(kForwardSmem <= 48 * 1024 && kGradSmem <= 99 * 1024, "fits every sm_80+ GPU");
+  static constexpr size_t kGradSmemFixed =
+      Base::kGradSmemFixed - Base::kOperandBytes + kOperandBytes;
+  static_assert(kForwardSmem <= 48 * 1024 &&
+                    kGradSmemFixed + sizeof(float) * Base::kBlockM * 256 <= 99 * 1024,
+                "fits every sm_80+ GPU (d <= 256 in one gradient pass)");
 };
 
 } // namespace kernels

@@ -679,6 +679,22 @@ TEST(Kernels, LargeDepth4096) {
   }
 }
 
+// d = 1000 on the tensor-core configurations: the gradient kernel's passes (two of 512 columns on
+// a 227 KB device such as the emulator's H100, the last one ragged) with f16 and TF32.
+TEST(Kernels, LargeDepthGradientPasses) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceDataType_t t : {FNCE_F16, FNCE_F32}) {
+    Combo c = basic(FNCE_SIM_COSINE, t);
+    c.pos = FNCE_POSITIVES_LABELS;
+    Inputs in = make_inputs(c, Shape{70, 66, 1000, 1000, 1008}, 23);
+    in.allow_tf32 = t == FNCE_F32;
+    const std::vector<float> gl = make_grad_loss(FNCE_REDUCTION_NONE, in.s.n + in.s.m, 25);
+    const Result ref = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, gl);
+    const Result got = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl);
+    compare(in, FNCE_REDUCTION_NONE, got, ref, std::string("d=1000 ") + name(t), gl);
+  }
+}
+
 // Optional outputs: each gradient alone (the kernels skip what is not asked for).
 TEST(Kernels, OptionalGradientsAlone) {
   SKIP_WITHOUT_DEVICE();
