@@ -38,17 +38,41 @@
 namespace flashnce {
 namespace kernels {
 
-// |P|, |Z| per row (threads 0..n-1) and per column (n..n+m-1, SYMMETRIC).
+// |P|, |Z| per row (blocks 0 .. row_blocks - 1, a row per thread) and per column (the blocks
+// after them, SYMMETRIC).  The O(n m) scans (LABELS; TARGETS columns) stream the scanned array
+// through shared memory in THREADS-element tiles that every thread of the block compares its key
+// with: one global read per element per block, not per thread.  A block is all rows or all
+// columns, so every thread takes the same barriers (out-of-range threads scan a dummy key).
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS)
     counts_kernel(__grid_constant__ const BackwardParams bp) {
   const ProblemParams& p = bp.pr;
-  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t < p.n) {
-    row_counts(p, t, &bp.row_npos[t], &bp.row_nz[t]);
-  } else if (p.symmetric && t < p.n + p.m) {
-    col_counts(p, t - p.n, &bp.col_npos[t - p.n], &bp.col_nz[t - p.n]);
+  int64_t* tile = dynamic_shared_memory<int64_t>(); // [THREADS]
+  const int tid = threadIdx.x;
+  const int64_t row_blocks = (p.n + THREADS - 1) / THREADS;
+  const bool col = int64_t(blockIdx.x) >= row_blocks; // uniform in the block
+  const int64_t idx = (col ? blockIdx.x - row_blocks : blockIdx.x) * int64_t(THREADS) + tid;
+  const bool in = idx < (col ? p.m : p.n);
+  CountScan scan = col ? col_count_scan(p, in ? idx : 0) : row_count_scan(p, in ? idx : 0);
+  int64_t matches = 0;
+  if (scan.values != nullptr) { // uniform: depends on the mode and the block's side only
+    for (int64_t j0 = 0; j0 < scan.length; j0 += THREADS) {
+      __syncthreads(); // the previous tile is no longer read
+      if (j0 + tid < scan.length)
+        tile[tid] = scan.values[j0 + tid];
+      __syncthreads();
+      const int64_t left = scan.length - j0;
+      const int cnt = left < THREADS ? int(left) : THREADS;
+      for (int k = 0; k < cnt; ++k)
+        matches += tile[k] == scan.key ? 1 : 0;
+    }
   }
+  if (!in)
+    return;
+  if (col)
+    col_counts(p, idx, matches, &bp.col_npos[idx], &bp.col_nz[idx]);
+  else
+    row_counts(p, idx, matches, &bp.row_npos[idx], &bp.row_nz[idx]);
 }
 
 // One block: counts the valid rows (and columns) in a fixed order, then writes each row's

@@ -40,8 +40,31 @@ __device__ inline uint8_t pair_flags(const ProblemParams& p, int64_t i, int64_t 
   return kInZ;
 }
 
-// Row i's positives count |P(i)| and normaliser size |Z(i)| (closed forms; LABELS loops over m).
-__device__ inline void row_counts(const ProblemParams& p, int64_t i, int32_t* npos, int32_t* nz) {
+// The scans behind the counts: LABELS rows count the labels_b equal to labels_a[i], LABELS
+// columns the labels_a equal to labels_b[j], TARGETS columns the targets equal to j.  `matches` is
+// that count over the whole other side (self pair included); the other modes need none (0).
+//   values: the array scanned (nullptr: no scan), key: what the element is compared with.
+struct CountScan {
+  const int64_t* values;
+  int64_t length;
+  int64_t key;
+};
+__device__ inline CountScan row_count_scan(const ProblemParams& p, int64_t i) {
+  if (p.positives == Positives::labels)
+    return CountScan{p.labels_b, p.m, p.labels_a[i]};
+  return CountScan{nullptr, 0, 0};
+}
+__device__ inline CountScan col_count_scan(const ProblemParams& p, int64_t j) {
+  if (p.positives == Positives::labels)
+    return CountScan{p.labels_a, p.n, p.labels_b[j]};
+  if (p.positives == Positives::targets)
+    return CountScan{p.targets, p.n, j};
+  return CountScan{nullptr, 0, 0};
+}
+
+// Row i's positives count |P(i)| and normaliser size |Z(i)|, given its scan's `matches`.
+__device__ inline void row_counts(const ProblemParams& p, int64_t i, int64_t matches, int32_t* npos,
+                                  int32_t* nz) {
   int64_t c = 0;
   switch (p.positives) {
   case Positives::diagonal:
@@ -52,9 +75,8 @@ __device__ inline void row_counts(const ProblemParams& p, int64_t i, int32_t* np
     c = (t >= 0 && t < p.m && !(p.exclude_self && t == i)) ? 1 : 0;
     break;
   }
-  case Positives::labels:
-    for (int64_t j = 0; j < p.m; ++j)
-      c += (p.labels_a[i] == p.labels_b[j] && !(p.exclude_self && i == j)) ? 1 : 0;
+  case Positives::labels: // minus the self pair (i, i) when it matched and is excluded
+    c = matches - ((p.exclude_self && i < p.m && p.labels_a[i] == p.labels_b[i]) ? 1 : 0);
     break;
   case Positives::view_pairs: {
     const int64_t j = (i + p.n / 2) % p.n;
@@ -67,20 +89,19 @@ __device__ inline void row_counts(const ProblemParams& p, int64_t i, int32_t* np
   *nz = int32_t(p.m - self - (p.negatives_only ? c : 0));
 }
 
-// Column j's positives {i : j in P(i)} and normaliser size (TARGETS and LABELS loop over n).
-__device__ inline void col_counts(const ProblemParams& p, int64_t j, int32_t* npos, int32_t* nz) {
+// Column j's positives {i : j in P(i)} and normaliser size, given its scan's `matches`.
+__device__ inline void col_counts(const ProblemParams& p, int64_t j, int64_t matches, int32_t* npos,
+                                  int32_t* nz) {
   int64_t c = 0;
   switch (p.positives) {
   case Positives::diagonal:
     c = (j < p.n && !p.exclude_self) ? 1 : 0;
     break;
-  case Positives::targets:
-    for (int64_t i = 0; i < p.n; ++i)
-      c += (p.targets[i] == j && !(p.exclude_self && i == j));
+  case Positives::targets: // minus row j's own target when it is j and the self pair is excluded
+    c = matches - ((p.exclude_self && j < p.n && p.targets[j] == j) ? 1 : 0);
     break;
   case Positives::labels:
-    for (int64_t i = 0; i < p.n; ++i)
-      c += (p.labels_a[i] == p.labels_b[j] && !(p.exclude_self && i == j)) ? 1 : 0;
+    c = matches - ((p.exclude_self && j < p.n && p.labels_a[j] == p.labels_b[j]) ? 1 : 0);
     break;
   case Positives::view_pairs: { // the one i with (i + n/2) mod n == j
     const int64_t i = (j + p.n - p.n / 2) % p.n;

@@ -94,8 +94,9 @@ LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaSt
     const int64_t rows = p.self_mode ? p.n : p.n + p.m;
     FLASHNCE_LAUNCH("row_norms_kernel", row_norms_kernel<T>, (rows + 7) / 8, 256, 0, stream, p);
   }
-  const int64_t counted = p.n + (p.symmetric ? p.m : 0);
-  FLASHNCE_LAUNCH("counts_kernel", counts_kernel<R>, (counted + R - 1) / R, R, 0, stream, bp_in);
+  const int64_t count_blocks = (p.n + R - 1) / R + (p.symmetric ? (p.m + R - 1) / R : 0);
+  FLASHNCE_LAUNCH("counts_kernel", counts_kernel<R>, count_blocks, R, R * sizeof(int64_t), stream,
+                  bp_in);
   FLASHNCE_LAUNCH("grad_weights_kernel", grad_weights_kernel<R>, 1, R, R * sizeof(int64_t), stream,
                   bp_in);
   const int64_t row_tiles = (p.n + Tr::kBlockM - 1) / Tr::kBlockM;
