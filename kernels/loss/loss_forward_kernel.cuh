@@ -64,10 +64,53 @@ __global__ void __launch_bounds__(256) row_norms_kernel(__grid_constant__ const 
   }
 }
 
+// Statistics of K logits of the staged tile: S[k * step_s], flags F[k * step_f], k < K (two
+// passes: the max, then the exp-sum against it; masked entries never enter either).
+template <int K>
+__device__ inline Stats tile_part_stats(const float* S, int step_s, const uint8_t* F, int step_f) {
+  Stats t = empty_stats();
+#pragma unroll 4
+  for (int k = 0; k < K; ++k)
+    if ((F[k * step_f] & kInZ) && S[k * step_s] > t.max)
+      t.max = S[k * step_s];
+#pragma unroll 4
+  for (int k = 0; k < K; ++k) {
+    const uint8_t f = F[k * step_f];
+    const float s = S[k * step_s];
+    if (f & kInZ) {
+      t.sum += expf(s - t.max);
+      ++t.nz;
+    }
+    if (f & kPos) {
+      t.pos += s;
+      ++t.npos;
+    }
+  }
+  return t;
+}
+
+// Merges the partials of 4 adjacent lanes (lane masks 1, 2: a fixed order, so deterministic); lane
+// 4q ends with the merge of lanes 4q .. 4q + 3.  Every lane of the warp must call it.
+__device__ inline Stats quad_merge(Stats t) {
+#pragma unroll
+  for (int off = 1; off < 4; off *= 2) {
+    Stats o;
+    o.max = __shfl_xor_sync(0xffffffffu, t.max, off);
+    o.sum = __shfl_xor_sync(0xffffffffu, t.sum, off);
+    o.pos = __shfl_xor_sync(0xffffffffu, t.pos, off);
+    o.npos = __shfl_xor_sync(0xffffffffu, t.npos, off);
+    o.nz = __shfl_xor_sync(0xffffffffu, t.nz, off);
+    merge_stats(t, o);
+  }
+  return t;
+}
+
 // Main forward kernel.  Grid: G blocks (G = number of row tiles for ROWS; bounded by the device
 // for SYMMETRIC); block g owns row tiles g, g + G, ...
+// __launch_bounds__(256, 1): without the minimum, ptxas (CUDA 13.0) capped the registers at
+// 80-128 and spilled; with it 114-163 registers, no spill (ptxas -v, sm_80 / sm_90).
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads)
+__global__ void __launch_bounds__(Tr::kThreads, 1)
     forward_main_kernel(__grid_constant__ const ForwardParams fp) {
   using T = typename Tr::T;
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN;
@@ -81,6 +124,10 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const int tid = threadIdx.x;
   const int ty = tid / Tr::kThreadsN;
   const int tx = tid % Tr::kThreadsN;
+  // The statistics' thread grid: kQuad adjacent lanes per tile row (and per tile column).
+  constexpr int kQuad = Tr::kThreads / BM;
+  static_assert(kQuad == 4 && BM == BN, "4 lanes per tile row and per tile column");
+  const int qr = tid / kQuad, qp = tid % kQuad;
   const float scale = *p.logit_scale;
   const bool bad_scale = !is_finite(scale);
   const T* a = static_cast<const T*>(p.a);
@@ -91,12 +138,12 @@ __global__ void __launch_bounds__(Tr::kThreads)
   for (int64_t rt = blockIdx.x; rt < row_tiles; rt += gridDim.x) {
     const bool first_row_tile = rt == int64_t(blockIdx.x);
     const int64_t row0 = rt * BM;
-    Stats rs = empty_stats(); // meaningful in threads tid < BM (row row0 + tid)
+    Stats rs = empty_stats(); // meaningful in the threads qp == 0 (row row0 + qr)
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
       const int64_t col0 = ct * BN;
-      float acc[Tr::kThreadM][Tr::kThreadN];
-      tile_logit_dots<Tr>(acc, ops, S, a, p.lda, p.n, b, p.ldb, p.m, p.d, row0, col0, tid);
-// Epilogue: logits and pair flags into shared memory.
+      // S[r][c] = a_r . b_c; the epilogue turns the dots into logits in place.
+      tile_logit_stage<Tr>(ops, S, a, p.lda, p.n, b, p.ldb, p.m, p.d, row0, col0, tid);
+// Epilogue: logits and pair flags into shared memory (each thread its own micro-tile elements).
 #pragma unroll
       for (int i = 0; i < Tr::kThreadM; ++i) {
         const int r = ty + i * Tr::kThreadsM;
@@ -110,7 +157,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
           float s = 0.0f;
           if (gi < p.n && gj < p.m) {
             const float ny = p.similarity != Similarity::dot ? p.norm_b[gj] : 0.0f;
-            s = scale * similarity_from_dot(p, acc[i][j], nx, ny);
+            s = scale * similarity_from_dot(p, S[r * SN + c], nx, ny);
             f = pair_flags(p, gi, gj);
           }
           S[r * SN + c] = s;
@@ -118,47 +165,20 @@ __global__ void __launch_bounds__(Tr::kThreads)
         }
       }
       __syncthreads();
-      if (tid < BM) { // one thread per tile row
-        const int r = tid;
-        if (row0 + r < p.n) {
-          Stats t = empty_stats();
-          for (int c = 0; c < BN; ++c)
-            if ((F[r * BN + c] & kInZ) && S[r * SN + c] > t.max)
-              t.max = S[r * SN + c];
-          for (int c = 0; c < BN; ++c) {
-            const uint8_t f = F[r * BN + c];
-            const float s = S[r * SN + c];
-            if (f & kInZ) {
-              t.sum += expf(s - t.max);
-              ++t.nz;
-            }
-            if (f & kPos) {
-              t.pos += s;
-              ++t.npos;
-            }
-          }
+      // Tile statistics with every thread: kQuad threads per tile row, each over BN / kQuad
+      // columns, their partials merged by a fixed butterfly over adjacent lanes (deterministic);
+      // then the same per tile column (SYMMETRIC).
+      {
+        const Stats t = quad_merge(tile_part_stats<BN / kQuad>(S + qr * SN + qp * (BN / kQuad), 1,
+                                                               F + qr * BN + qp * (BN / kQuad), 1));
+        if (qp == 0 && row0 + qr < p.n)
           merge_stats(rs, t);
-        }
-      } else if (p.symmetric && tid < BM + BN) { // one thread per tile column
-        const int c = tid - BM;
-        const int64_t gj = col0 + c;
-        if (gj < p.m) {
-          Stats t = empty_stats();
-          for (int r = 0; r < BM; ++r)
-            if ((F[r * BN + c] & kInZ) && S[r * SN + c] > t.max)
-              t.max = S[r * SN + c];
-          for (int r = 0; r < BM; ++r) {
-            const uint8_t f = F[r * BN + c];
-            const float s = S[r * SN + c];
-            if (f & kInZ) {
-              t.sum += expf(s - t.max);
-              ++t.nz;
-            }
-            if (f & kPos) {
-              t.pos += s;
-              ++t.npos;
-            }
-          }
+      }
+      if (p.symmetric) {
+        const int64_t gj = col0 + qr;
+        const Stats t = quad_merge(tile_part_stats<BM / kQuad>(
+            S + qp * (BM / kQuad) * SN + qr, SN, F + qp * (BM / kQuad) * BN + qr, BN));
+        if (qp == 0 && gj < p.m) {
           Stats* slot = fp.col_partial + int64_t(blockIdx.x) * p.m + gj;
           Stats cur = first_row_tile ? empty_stats() : *slot;
           merge_stats(cur, t);
@@ -167,8 +187,8 @@ __global__ void __launch_bounds__(Tr::kThreads)
       }
       // The next tile's first write to S/F follows tile_dot's barriers.
     }
-    if (tid < BM && row0 + tid < p.n) {
-      const int64_t gi = row0 + tid;
+    if (qp == 0 && row0 + qr < p.n) {
+      const int64_t gi = row0 + qr;
       const bool bad_target = p.positives == Positives::targets && p.targets[gi] >= p.m;
       float lse;
       int32_t valid;

@@ -2,7 +2,7 @@
 // dots[r][c] = x_{row0 + r} . y_{col0 + c} over the whole depth d, streamed through shared memory
 // in chunks (ragged n, m, d and any stride: out-of-range elements are zero-filled, never read).
 //
-// Two implementations behind one entry (tile_logit_dots), chosen by the traits:
+// Two implementations behind one entry (tile_logit_stage), chosen by the traits:
 //   - FFMA (GenericTraits): f32 operands in shared memory, a kThreadM x kThreadN micro-tile per
 //     thread, exact f32 products for f32 inputs.
 //   - Tensor cores (MmaTraits): 16-bit operands kept as raw bits in shared memory, mma.sync
@@ -13,9 +13,9 @@
 //     extra shared memory).  cp.async 16-byte copies (zfill at ragged rows / depth) when an
 //     operand's base and stride are 16-byte aligned, else 4-byte copies when they are 4-byte
 //     aligned, decided at run time per operand; otherwise plain element loads into the same
-//     stages (any stride, any alignment).  16-bit fragments via
-//     ldmatrix.x4.  The accumulators are staged through shared memory into the same per-thread
-//     micro-tile layout as the FFMA path, so the epilogues are shared.
+//     stages (any stride, any alignment).  16-bit fragments via ldmatrix.x4.
+// Either way the dots land in a shared-memory stage [kBlockM][kBlockN + 1] (f32) that the kernels'
+// epilogues read and overwrite in place.
 #pragma once
 
 #include <cstdint>
@@ -309,34 +309,9 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
   }
 }
 
-// The entry: acc in the micro-tile layout (row ty + i * kThreadsM, column tx + j * kThreadsN).
-// `ops` is the operand region (Tr::kOperandBytes), `stage` a [kBlockM][kBlockN + 1] f32 buffer
-// that the caller overwrites after this returns (used only by the tensor-core path).
-template <class Tr>
-__device__ inline void
-tile_logit_dots(float (&acc)[Tr::kThreadM][Tr::kThreadN], void* ops, float* stage,
-                const typename Tr::T* x, int64_t ldx, int64_t rows_x, const typename Tr::T* y,
-                int64_t ldy, int64_t rows_y, int64_t d, int64_t row0, int64_t col0, int tid) {
-  if constexpr (!Tr::kMma) {
-    float* As = static_cast<float*>(ops);
-    tile_dot_ffma<Tr>(acc, As, As + Tr::kBlockK * Tr::kBlockM, x, ldx, rows_x, y, ldy, rows_y, d,
-                      row0, col0, tid);
-  } else {
-    constexpr int SN = Tr::kBlockN + 1;
-    tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
-    __syncthreads();
-    const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
-#pragma unroll
-    for (int i = 0; i < Tr::kThreadM; ++i)
-#pragma unroll
-      for (int j = 0; j < Tr::kThreadN; ++j)
-        acc[i][j] = stage[(ty + i * Tr::kThreadsM) * SN + tx + j * Tr::kThreadsN];
-    __syncthreads(); // the caller overwrites the stage next
-  }
-}
-
-// The same dots left in shared memory: stage[r * (kBlockN + 1) + c] for the whole tile, visible
-// to every thread on return (the gradient kernel turns them into coefficients in place).
+// The entry: the tile's dots in shared memory, stage[r * (kBlockN + 1) + c], visible to every
+// thread on return (the kernels turn them into logits / coefficients in place).  `ops` is the
+// operand region (Tr::kOperandBytes), `stage` a [kBlockM][kBlockN + 1] f32 buffer.
 template <class Tr>
 __device__ inline void tile_logit_stage(void* ops, float* stage, const typename Tr::T* x,
                                         int64_t ldx, int64_t rows_x, const typename Tr::T* y,

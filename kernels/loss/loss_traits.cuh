@@ -41,8 +41,6 @@ template <typename Element> struct GenericTraits {
   static_assert(kBlockD == kBlockN, "the gradient GEMM reuses the logit GEMM's micro-tile grid");
   static_assert((kBlockK * kBlockD) % kThreads == 0, "gradient operand chunk loads evenly");
   static_assert(kBlockN % kBlockK == 0, "the gradient GEMM walks the tile's columns in k-chunks");
-  static_assert(kBlockM + kBlockN <= kThreads,
-                "forward: one thread per tile row and one per tile column reduce at once");
 
   // The logit GEMM runs on FFMA (no tensor cores).
   static constexpr bool kMma = false;
