@@ -143,10 +143,29 @@ __device__ inline float inverse_pow2(float s) {
   return bits_float((254u - (float_bits(s) >> 23)) << 23);
 }
 
-// Tensor-core gradient GEMM: acc_s[:, sub] += C[BM x BN] * Y[BN x BD] with mma.sync and f32
-// accumulation.  Y's tile (rows col0.. of y, columns dsub.. of d) is copied row-major into the
-// operand region (cp.async when y's base and stride allow; `y_width` from async_copy_width);
-// 16-bit B fragments by ldmatrix.trans, TF32 by 32-bit loads (in two halves of kGradRows rows).
+// One step of the tensor-core gradient GEMM's Y stream: step st of a pass covers the kGradRows
+// rows (st % kSteps) * kGradRows.. of the column tile (rows col0.. of y) and the kBlockD columns
+// dc + (st / kSteps) * kBlockD.. of d, copied row-major into `buf` (cp.async when y's base and
+// stride allow, `y_width` from async_copy_width; plain loads otherwise) and committed as one group.
+template <class Tr>
+__device__ inline void grad_y_load(void* buf, int st, int y_width, const typename Tr::T* y,
+                                   int64_t ldy, int64_t rows_y, int64_t d, int64_t col0, int64_t dc,
+                                   int tid) {
+  using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
+  constexpr int KY = Tr::kGradRows, kSteps = Tr::kBlockN / KY;
+  const int sub = st / kSteps, k0 = (st % kSteps) * KY;
+  load_operand<KY, Tr::kBlockD, Tr::kGradLd, Tr::kThreads>(static_cast<S*>(buf), y_width, y, ldy,
+                                                           rows_y, d, col0 + k0,
+                                                           dc + int64_t(sub) * Tr::kBlockD, tid);
+  cp_async_commit();
+}
+
+// Tensor-core gradient GEMM of one column tile: acc_s[:, sub] += C[BM x BN] * Y[BN x BD] for the
+// pass's `subs` sub-chunks, with mma.sync and f32 accumulation.  Y streams in steps of kGradRows
+// rows (grad_y_load) through two stages `ybuf[0..1]` (the operand region: the logit GEMM is done),
+// double-buffered: step st + 1 is in flight while step st is multiplied.  The caller has issued
+// step 0 into ybuf[0] (before computing C, so that copy overlaps the coefficients).  16-bit B
+// fragments by ldmatrix.trans, TF32 by 32-bit loads.
 // The coefficients are f32; the tensor cores take 16-bit / TF32 operands, so each is split into
 // hi + lo words and both are multiplied (products with an exact Y are exact in f32):
 //   bf16: G = hi + lo + O(2^-17 |G|); Y (bf16 input) exact.
@@ -157,36 +176,40 @@ __device__ inline float inverse_pow2(float s) {
 // So the gradient keeps f32-grade accuracy of the coefficients, as the FFMA path.  Warps as in the
 // logit GEMM: 16 x 32 slabs (4 n8 fragments).
 template <class Tr>
-__device__ inline void grad_gemm_mma(float* acc_s, int bda, const float* C, const float* row_scale,
-                                     void* ops, int y_width, const typename Tr::T* y, int64_t ldy,
-                                     int64_t rows_y, int64_t d, int64_t col0, int64_t dsub, int sub,
-                                     int tid) {
+__device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const float* C,
+                                     const float* row_scale, void* ybuf0, void* ybuf1, int y_width,
+                                     const typename Tr::T* y, int64_t ldy, int64_t rows_y,
+                                     int64_t d, int64_t col0, int64_t dc, int tid) {
   using T = typename Tr::T;
   using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
-  constexpr int SN = BN + 1, KY = Tr::kGradRows, LDY = Tr::kGradLd;
+  constexpr int SN = BN + 1, KY = Tr::kGradRows, LDY = Tr::kGradLd, kSteps = BN / KY;
   static_assert(BM == 64 && BD == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
-  S* const Ys = static_cast<S*>(ops);
   float c[4][4];
-#pragma unroll
-  for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      c[nt][e] = 0.0f;
   float s0 = 1.0f, s1 = 1.0f; // the scales of the fragment rows wm + g and wm + g + 8
+  const int steps = subs * kSteps;
 #pragma unroll 1
-  for (int k0 = 0; k0 < BN; k0 += KY) {
-    __syncthreads(); // C is written; the previous readers of the operand region are done
-    load_operand<KY, BD, LDY, Tr::kThreads>(Ys, y_width, y, ldy, rows_y, d, col0 + k0, dsub, tid);
-    cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads(); // everybody's copies are visible
-    if constexpr (Tr::kGradRowScale) {
-      s0 = row_scale[wm + g];
-      s1 = row_scale[wm + g + 8];
+  for (int st = 0; st < steps; ++st) {
+    cp_async_wait<0>(); // this thread's copies of step st have landed ...
+    __syncthreads();    // ... and everybody's; C and row_scale are written; step st - 1's stage
+                        // is no longer read
+    if (st + 1 < steps) // prefetch step st + 1 into the other stage
+      grad_y_load<Tr>((st & 1) ? ybuf0 : ybuf1, st + 1, y_width, y, ldy, rows_y, d, col0, dc, tid);
+    const S* const Ys = static_cast<const S*>((st & 1) ? ybuf1 : ybuf0);
+    const int sub = st / kSteps, k0 = (st % kSteps) * KY;
+    if (k0 == 0) {
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          c[nt][e] = 0.0f;
+      if constexpr (Tr::kGradRowScale) {
+        s0 = row_scale[wm + g];
+        s1 = row_scale[wm + g + 8];
+      }
     }
     if constexpr (Tr::kTf32) {
       auto split = [](float v, uint32_t& hi, uint32_t& lo) {
@@ -247,18 +270,20 @@ __device__ inline void grad_gemm_mma(float* acc_s, int bda, const float* C, cons
         }
       }
     }
-  }
-  // Undo the rows' scales (exact: powers of two) and add the fragment-owned accumulator elements
-  // (the epilogue reads them after a barrier).
-  const float i0 = Tr::kGradRowScale ? inverse_pow2(s0) : 1.0f;
-  const float i1 = Tr::kGradRowScale ? inverse_pow2(s1) : 1.0f;
+    if (k0 + KY == BN) {
+      // Undo the rows' scales (exact: powers of two) and add the fragment-owned accumulator
+      // elements (the epilogue reads them after a barrier).
+      const float i0 = Tr::kGradRowScale ? inverse_pow2(s0) : 1.0f;
+      const float i1 = Tr::kGradRowScale ? inverse_pow2(s1) : 1.0f;
 #pragma unroll
-  for (int nt = 0; nt < 4; ++nt) {
-    const int col = sub * BD + wn + nt * 8 + 2 * t;
-    acc_s[(wm + g) * bda + col] += c[nt][0] * i0;
-    acc_s[(wm + g) * bda + col + 1] += c[nt][1] * i0;
-    acc_s[(wm + g + 8) * bda + col] += c[nt][2] * i1;
-    acc_s[(wm + g + 8) * bda + col + 1] += c[nt][3] * i1;
+      for (int nt = 0; nt < 4; ++nt) {
+        const int col = sub * BD + wn + nt * 8 + 2 * t;
+        acc_s[(wm + g) * bda + col] += c[nt][0] * i0;
+        acc_s[(wm + g) * bda + col + 1] += c[nt][1] * i0;
+        acc_s[(wm + g + 8) * bda + col] += c[nt][2] * i1;
+        acc_s[(wm + g + 8) * bda + col + 1] += c[nt][3] * i1;
+      }
+    }
   }
 }
 
@@ -330,7 +355,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
   char* smem = dynamic_shared_memory<char>();
   void* ops = smem;                           // operands of the logit GEMM, then ...
-  float* Ys = reinterpret_cast<float*>(smem); // ... the Y chunk [BK][BD] of the gradient GEMM
+  float* Ys = reinterpret_cast<float*>(smem); // ... the Y chunk [BK][BD] of the FFMA gradient GEMM
+  // ... or the two Y stages of the tensor-core gradient GEMM.
+  void* ybuf0 = smem;
+  void* ybuf1 = smem + Tr::kGradYBytes;
   float* C = reinterpret_cast<float*>(smem + Tr::kOperandBytes); // coefficient tile [BM][SN]
   GradStats* r_row = reinterpret_cast<GradStats*>(C + BM * SN);  // row stats of tile row index
   GradStats* r_col = r_row + BM;                                 // column stats of it
@@ -396,6 +424,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       const int64_t col0 = ct * BN;
       // C[r][c] = x_r . y_c; the coefficients below replace the dots in place.
       tile_logit_stage<Tr>(ops, C, x, ldx, R, y, ldy, Cn, p.d, row0, col0, tid);
+      // The operand region is free now: the tensor-core gradient GEMM's first Y step starts
+      // copying while the coefficients are computed.
+      if constexpr (Tr::kMmaGrad)
+        if (out != nullptr)
+          grad_y_load<Tr>(ybuf0, 0, y_width, y, ldy, Cn, p.d, col0, dc, tid);
       // tile_logit_stage ends after a barrier that follows the previous tile's last shared-memory
       // read: the column-side data can be replaced now.
       if (tid < BN) {
@@ -471,16 +504,15 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       }
       if (out == nullptr)
         continue; // grad_logit_scale only: no gradient GEMM
-// acc_s[BM x bda] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + bda]: BD-wide
-// sub-chunks, each in BK-row steps with a register micro-tile.
+      // acc_s[BM x bda] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + bda] in BD-wide sub-chunks.
+      if constexpr (Tr::kMmaGrad) {
+        grad_gemm_mma<Tr>(acc_s, bda, subs, C, row_scale, ybuf0, ybuf1, y_width, y, ldy, Cn, p.d,
+                          col0, dc, tid);
+      } else {
 #pragma unroll 1
-      for (int sub = 0; sub < subs; ++sub) {
-        const int64_t dsub = dc + int64_t(sub) * BD;
-        if constexpr (Tr::kMmaGrad)
-          grad_gemm_mma<Tr>(acc_s, bda, C, row_scale, ops, y_width, y, ldy, Cn, p.d, col0, dsub,
-                            sub, tid);
-        else
-          grad_gemm_ffma<Tr>(acc_s, bda, C, Ys, y, ldy, Cn, p.d, col0, dsub, sub, tid);
+        for (int sub = 0; sub < subs; ++sub)
+          grad_gemm_ffma<Tr>(acc_s, bda, C, Ys, y, ldy, Cn, p.d, col0, dc + int64_t(sub) * BD, sub,
+                             tid);
       }
     }
 

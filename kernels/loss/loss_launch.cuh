@@ -69,8 +69,8 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
 // device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
 // and rounded up to whole kBlockD sub-chunks.  E.g. on an H100 (227 KB): d <= 768 in one pass,
 // d = 1024 in two of 512; on any sm_80+ GPU d <= 256 in one.  Wider passes cost no occupancy: the
-// gradient kernel uses 190-242 registers per thread (ptxas -v), so one 256-thread block per SM
-// is resident whatever its shared memory.
+// gradient kernel uses 168-210 registers per thread (ptxas -v, CUDA 13.0), so one 256-thread block
+// per SM is resident whatever its shared memory.
 template <class Tr> int32_t grad_pass_columns(int64_t d, size_t smem_optin) {
   constexpr int64_t BD = Tr::kBlockD;
   constexpr int64_t per_column = int64_t(sizeof(float)) * Tr::kBlockM;

@@ -48,6 +48,7 @@ template <typename Element> struct GenericTraits {
   static constexpr bool kBf16 = false;
   static constexpr bool kMmaGrad = false;      // the gradient GEMM on tensor cores
   static constexpr bool kGradRowScale = false; // (f16 tensor cores only, see MmaTraits)
+  static constexpr size_t kGradYBytes = 0;     // (the tensor-core gradient GEMM's Y stage)
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
   static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
   static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
@@ -93,11 +94,13 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static constexpr bool kGradRowScale = !kTf32 && !kBf16;
   static_assert(!kGradRowScale || Base::kThreadsN == 16,
                 "a tile row's coefficients live in one half-warp (the row maximum by shuffles)");
-  // The gradient GEMM's Y tile: kGradRows rows of y (tile columns) x kBlockD columns of d,
+  // The gradient GEMM's Y steps: kGradRows rows of y (tile columns) x kBlockD columns of d,
   // row-major with a padded row of kGradLd elements (16-byte aligned rows for cp.async and
-  // ldmatrix.trans, rows staggered across banks); TF32 (f32 in shared memory) in two halves.
-  static constexpr int kGradRows = kTf32 ? Base::kBlockN / 2 : Base::kBlockN;
+  // ldmatrix.trans, rows staggered across banks); two stages of kGradYBytes in the operand region.
+  static constexpr int kGradRows = kTf32 ? Base::kBlockN / 4 : Base::kBlockN / 2;
   static constexpr int kGradLd = Base::kBlockD + 8;
+  static constexpr size_t kGradYBytes =
+      (kTf32 ? sizeof(float) : sizeof(uint16_t)) * size_t(kGradRows) * kGradLd;
   // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
   // elements; the padding staggers the rows across banks).
   static constexpr int kMmaChunk = kTf32 ? 16 : 32;
@@ -108,11 +111,11 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static_assert((Base::kBlockM * kMmaChunk) % Base::kThreads == 0, "operand chunk loads evenly");
   static_assert(kOperandBytes >= sizeof(float) * Base::kBlockK * Base::kBlockD, "Y chunk fits");
   static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
-  static_assert(kOperandBytes >= (kTf32 ? sizeof(float) : sizeof(uint16_t)) * kGradRows * kGradLd,
-                "the gradient GEMM's Y tile fits the operand region");
+  static_assert(kOperandBytes >= 2 * kGradYBytes && kGradYBytes % 16 == 0,
+                "the gradient GEMM's two Y stages fit the operand region, 16-byte aligned");
   static_assert((kGradLd * (kTf32 ? 4 : 2)) % 16 == 0, "Y tile rows 16-byte aligned");
   static_assert(Base::kBlockN % kGradRows == 0 && kGradRows % (kTf32 ? 8 : 16) == 0,
-                "whole mma k-steps per Y tile");
+                "whole mma k-steps per Y step");
   // Double buffering of the operand chunks: the second stage lives in the f32 logit stage buffer
   // [kBlockM][kBlockN + 1] that follows the operand region (unused while the chunks stream), so
   // the pipeline costs no shared memory; cp.async / ldmatrix need 16-byte aligned stage rows.
