@@ -17,11 +17,11 @@
 //            + SYMMETRIC ? A(12m) : 0   per-column stats
 //            + A(4 ceil(n / 64))        grad_logit_scale partials (one per row tile)
 // G = ceil(n / 64) for ROWS (no column partials), and min(ceil(n / 64), SM count) for SYMMETRIC
-// (the main kernel's 256 threads x 112-158 registers allow 1-2 resident blocks per SM: at most
-// half the occupancy is traded for half the memory).  The symmetric forward thus needs at most
-// 20 x SMs x m bytes of column partials: O(n + m) for a given device (H100/H200, 132 SMs:
-// 2640 m bytes, e.g. 173 MB at m = 65536, 1% of the naive n x m f32 logits).  The LSEs
-// (row_lse: 4n, col_lse: 4m) are caller-owned outputs.
+// (the main kernel's 256 threads x 114-163 registers, ptxas -v with CUDA 13.0, allow 1-2
+// resident blocks per SM: at most half the occupancy is traded for half the memory).  The symmetric
+// forward thus needs at most 20 x SMs x m bytes of column partials: O(n + m) for a given device
+// (H100/H200, 132 SMs: 2640 m bytes, e.g. 173 MB at m = 65536, 1% of the naive n x m f32 logits).
+// The LSEs (row_lse: 4n, col_lse: 4m) are caller-owned outputs.
 #ifndef CUDA_EMU
 #include <cuda_runtime.h>
 #endif
@@ -52,9 +52,10 @@ constexpr size_t align_up(size_t x) {
 //   - bf16 / f16 on sm_80+: tensor cores (mma.sync m16n8k16, f32 accumulation) for the logit GEMM;
 //   - f32 with allow_tf32 on sm_80+: TF32 m16n8k8;
 //   - otherwise (exact f32, or an older arch): the generic FFMA configuration.
-// Both share the 64 x 64 tiles; d does not change the choice yet.  No GPU measurement exists yet
-// (none was available to this work): the choice rests on tensor-core vs FFMA peak throughput, not
-// on a benchmark, and is to be revisited with bench/ results.
+// Both share the 64 x 64 tiles; d does not change the choice yet (it sets the gradient kernel's
+// pass width at launch, from the device's shared memory: kernels/loss/loss_launch.cuh).  No GPU
+// measurement exists yet (none was available to this work): the choice rests on tensor-core vs FFMA
+// peak throughput, not on a benchmark, and is to be revisited with bench/ results.
 constexpr TileConfig select_config(int arch, fnceDataType_t dtype, int64_t /*d*/, bool tf32) {
   if (arch < 80)
     return TileConfig::generic;
