@@ -410,7 +410,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     const int64_t dc = ch * bda;
     const int subs = int((p.d - dc < bda ? p.d - dc + BD - 1 : bda) / BD); // BD-wide sub-chunks
     const bool first = ch == 0;
-// Each thread owns the same accumulator elements throughout (no barrier needed for them).
+// Zeroed by the micro-tile owners, who read them in the epilogue (program order); the tensor-core
+// GEMM's fragment owners add to them only after the first logit tile's barriers.
 #pragma unroll 1
     for (int sub = 0; sub < (out != nullptr ? subs : 0); ++sub)
 #pragma unroll
