@@ -64,27 +64,6 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
   return LaunchResult{};
 }
 
-// Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
-// passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
-// device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
-// and rounded up to whole kBlockD sub-chunks.  E.g. on an H100 (227 KB): d <= 768 in one pass,
-// d = 1024 in two of 512; on any sm_80+ GPU d <= 256 in one.  Wider passes cost no occupancy: the
-// gradient kernel uses 168-210 registers per thread (ptxas -v, CUDA 13.0), so one 256-thread block
-// per SM is resident whatever its shared memory.
-template <class Tr> int32_t grad_pass_columns(int64_t d, size_t smem_optin) {
-  constexpr int64_t BD = Tr::kBlockD;
-  constexpr int64_t per_column = int64_t(sizeof(float)) * Tr::kBlockM;
-  int64_t cap = smem_optin > Tr::kGradSmemFixed
-                    ? int64_t(smem_optin - Tr::kGradSmemFixed) / per_column / BD * BD
-                    : 0;
-  if (cap < BD) // (no sm_80+ GPU; the launch then reports the shared-memory error)
-    cap = BD;
-  const int64_t depth = d > 0 ? d : 1;
-  const int64_t passes = (depth + cap - 1) / cap;
-  const int64_t columns = (depth + passes - 1) / passes;
-  return int32_t((columns + BD - 1) / BD * BD);
-}
-
 template <class Tr>
 LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaStream_t stream) {
   using T = typename Tr::T;

@@ -56,11 +56,11 @@ template <typename Element> struct GenericTraits {
   // Forward main kernel: operands + S[M][N+1] (f32) + flags[M][N] (bytes).
   static constexpr size_t kForwardSmem =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
-  // Gradient kernel: operands (also the Y chunk, then the per-row partials), C[M][N+1],
+  // Gradient kernel: operands (also the gradient GEMM's Y chunk / stages), C[M][N+1],
   // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot, the scale
   // partials and the per-row coefficient scales (f16 tensor cores): kGradSmemFixed; then the f32
-  // accumulator [M][pass columns], its width chosen per launch (grad_pass_columns in
-  // loss_launch.cuh) from the device's shared memory.
+  // accumulator [M][pass columns], its width chosen per launch from the device's shared memory
+  // (grad_pass_columns below).
   static constexpr size_t kGradSmemFixed =
       kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
@@ -130,6 +130,38 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
                     kGradSmemFixed + sizeof(float) * Base::kBlockM * 256 <= 99 * 1024,
                 "fits every sm_80+ GPU (d <= 256 in one gradient pass)");
 };
+
+// Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
+// passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
+// device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
+// and rounded up to whole kBlockD sub-chunks.  E.g. on an H100 (227 KB): d <= 768 in one pass,
+// d = 1024 in two of 512; on an A100 (163 KB) d <= 512 in one; on any sm_80+ GPU d <= 256 in
+// one.  Wider passes cost no occupancy: the gradient kernel uses 168-210 registers per thread
+// (ptxas -v, CUDA 13.0), so one 256-thread block per SM is resident whatever its shared memory.
+template <class Tr> constexpr int32_t grad_pass_columns(int64_t d, size_t smem_optin) {
+  constexpr int64_t BD = Tr::kBlockD;
+  constexpr int64_t per_column = int64_t(sizeof(float)) * Tr::kBlockM;
+  int64_t cap = smem_optin > Tr::kGradSmemFixed
+                    ? int64_t(smem_optin - Tr::kGradSmemFixed) / per_column / BD * BD
+                    : 0;
+  if (cap < BD) // (no sm_80+ GPU; the launch then reports the shared-memory error)
+    cap = BD;
+  const int64_t depth = d > 0 ? d : 1;
+  const int64_t passes = (depth + cap - 1) / cap;
+  const int64_t columns = (depth + passes - 1) / passes;
+  return int32_t((columns + BD - 1) / BD * BD);
+}
+
+// The examples above, with the opt-in shared memory of an H100 / H200 (227 KB), an A100 (163 KB)
+// and an sm_86 / sm_89 GPU (99 KB).
+static_assert(grad_pass_columns<MmaTraits<bfloat16_t>>(768, 232448) == 768 &&
+                  grad_pass_columns<MmaTraits<bfloat16_t>>(1024, 232448) == 512 &&
+                  grad_pass_columns<MmaTraits<half_t>>(512, 166912) == 512 &&
+                  grad_pass_columns<MmaTraits<float>>(256, 101376) == 256 &&
+                  grad_pass_columns<GenericTraits<float>>(256, 101376) == 256 &&
+                  grad_pass_columns<MmaTraits<half_t>>(1000, 232448) == 512 &&
+                  grad_pass_columns<MmaTraits<bfloat16_t>>(100, 232448) == 128,
+              "gradient pass widths as documented");
 
 } // namespace kernels
 } // namespace flashnce
