@@ -165,26 +165,6 @@ __device__ inline float loss_from_stats(const Stats& s, bool negatives_only, boo
   return loss;
 }
 
-// Loads rows [row0, row0 + ROWS) x depth [k0, k0 + K) of x (row stride ld) into
-// dst[k * ROWS + r] as f32; out-of-range elements are zero (ragged n, m, d).
-template <int ROWS, int K, int THREADS, typename T>
-__device__ inline void load_tile_transposed(float* dst, const T* x, int64_t ld, int64_t rows,
-                                            int64_t depth, int64_t row0, int64_t k0, int tid) {
-  static_assert((ROWS * K) % THREADS == 0, "even split");
-#pragma unroll
-  for (int q = 0; q < (ROWS * K) / THREADS; ++q) {
-    const int idx = tid + q * THREADS;
-    const int r = idx / K;
-    const int k = idx % K;
-    const int64_t gr = row0 + r;
-    const int64_t gk = k0 + k;
-    float v = 0.0f;
-    if (gr < rows && gk < depth)
-      v = to_float(x[gr * ld + gk]);
-    dst[k * ROWS + r] = v;
-  }
-}
-
 // Fixed-order sum over a block: every thread passes its value; thread 0 gets the total.  The
 // tree is the same on every run (deterministic).  `buf` holds THREADS floats of shared memory.
 template <int THREADS, typename V> __device__ inline V block_sum(V v, V* buf, int tid) {

@@ -44,6 +44,26 @@ __device__ inline float similarity_from_dot(const ProblemParams& p, float dot, f
   return dot;
 }
 
+// Loads rows [row0, row0 + ROWS) x depth [k0, k0 + K) of x (row stride ld) into
+// dst[k * ROWS + r] as f32; out-of-range elements are zero (ragged n, m, d).
+template <int ROWS, int K, int THREADS, typename T>
+__device__ inline void load_tile_transposed(float* dst, const T* x, int64_t ld, int64_t rows,
+                                            int64_t depth, int64_t row0, int64_t k0, int tid) {
+  static_assert((ROWS * K) % THREADS == 0, "even split");
+#pragma unroll
+  for (int q = 0; q < (ROWS * K) / THREADS; ++q) {
+    const int idx = tid + q * THREADS;
+    const int r = idx / K;
+    const int k = idx % K;
+    const int64_t gr = row0 + r;
+    const int64_t gk = k0 + k;
+    float v = 0.0f;
+    if (gr < rows && gk < depth)
+      v = to_float(x[gr * ld + gk]);
+    dst[k * ROWS + r] = v;
+  }
+}
+
 // FFMA: acc[i][j] = dot of tile row ty + i * kThreadsM and tile column tx + j * kThreadsN.
 template <class Tr>
 __device__ inline void tile_dot_ffma(float (&acc)[Tr::kThreadM][Tr::kThreadN], float* As, float* Bs,
