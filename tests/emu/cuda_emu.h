@@ -60,6 +60,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // ---- built-in variables ------------------------------------------------------------------
 // Real variables (not macros: `prop.warpSize` must keep working).  The runtime rewrites
@@ -96,6 +97,41 @@ Stats stats();
 /// The demangled name of a kernel (or any function) from its address; "kernel@0x..." if unknown.
 const char* function_name(const void* fn);
 
+/// Performance counters of one kernel launch (README "Counters": the model and its limits).
+/// Collected while counting is on: CUDA_EMU_STATS=path.json at process start (the records are
+/// written there as JSON at exit), or counters_enable(true).  Tensor MACs, barriers and cp.async /
+/// ldmatrix traffic are always counted; plain loads and stores only in code compiled with the
+/// access hooks (cuda_emu_access_hooks, `accesses_instrumented` says whether any fired).
+/// Memory requests are grouped per warp by instruction site and issue round (each lane's k-th
+/// execution of a site since the warp's last barrier or collective).
+struct LaunchCounters {
+  const char* kernel = ""; // demangled name (lives for the process)
+  unsigned grid[3] = {0, 0, 0}, block[3] = {0, 0, 0};
+  std::uint64_t dynamic_smem = 0;
+  std::uint64_t blocks = 0, threads = 0;
+  std::uint64_t barriers = 0;         // completed __syncthreads, summed over blocks
+  std::uint64_t warp_collectives = 0; // completed shuffles / votes / syncwarps / mma / ldmatrix
+  std::uint64_t mma_instructions = 0; // warp-level mma.sync
+  std::uint64_t tensor_macs = 0;      // multiply-adds of those (m16n8k16: 2048, m16n8k8: 1024)
+  // Shared memory (32 banks of 4 bytes; a request is one warp-level access; a wavefront one pass
+  // of the banks; ideal = the wavefronts without conflicts: 1 per request of <= 4 bytes per lane,
+  // 2 of 8 bytes (half-warps), 4 of 16 bytes (quarter-warps); ldmatrix: 1 per 8x8 matrix).
+  std::uint64_t smem_load_requests = 0, smem_load_wavefronts = 0, smem_load_ideal = 0;
+  std::uint64_t smem_store_requests = 0, smem_store_wavefronts = 0, smem_store_ideal = 0;
+  std::uint64_t ldmatrix_requests = 0, ldmatrix_wavefronts = 0, ldmatrix_ideal = 0; // (in loads)
+  // Global memory (device allocations): requests and distinct 32-byte sectors per request.
+  std::uint64_t gmem_load_requests = 0, gmem_load_sectors = 0, gmem_load_bytes = 0;
+  std::uint64_t gmem_store_requests = 0, gmem_store_sectors = 0, gmem_store_bytes = 0;
+  std::uint64_t cp_async_requests = 0, cp_async_bytes = 0; // (in gmem loads / smem stores)
+  bool accesses_instrumented = false;
+};
+void counters_enable(bool on);
+bool counters_enabled();
+/// The records of the launches since the last call (in launch order), and forgets them.
+std::vector<LaunchCounters> counters_take();
+/// Writes `records` as a JSON array to `path` (false when the file cannot be written).
+bool counters_write_json(const char* path, const std::vector<LaunchCounters>& records);
+
 namespace detail {
 
 using KernelThunk = void (*)(const void* kernel, void* packed_args);
@@ -131,6 +167,10 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending_groups);
 std::uint32_t float_to_tf32(float x);
+// A plain load or store seen by the access hooks (cuda_emu_access_hooks.cpp): `site` identifies
+// the instruction (its return address).  Ignored outside kernels and outside device / shared
+// memory.
+void record_access(std::uintptr_t addr, std::size_t bytes, bool store, std::uintptr_t site);
 [[noreturn]] void trap();
 
 // Shuffles move the bits of any value of at most 8 bytes (CUDA's overloads: integers, float,

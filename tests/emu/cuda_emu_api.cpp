@@ -84,6 +84,12 @@ void set_last_error(cudaError_t err) {
   tls_last_error = err;
 }
 
+std::vector<std::pair<std::uintptr_t, std::size_t>> device_allocations() {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.m);
+  return {s.device_allocs.begin(), s.device_allocs.end()}; // a std::map: sorted by base
+}
+
 bool valid_stream(cudaStream_t stream) {
   if (stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread)
     return true;

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace cuda_emu::detail {
 
@@ -12,6 +14,8 @@ namespace cuda_emu::detail {
 std::size_t max_dynamic_smem(const void* kernel);
 /// The launch API's error slot (per host thread, like CUDA's).
 void set_last_error(cudaError_t err);
+/// The live device allocations (base, size), sorted by base: what a kernel's global memory is.
+std::vector<std::pair<std::uintptr_t, std::size_t>> device_allocations();
 /// Is `stream` the null stream, a per-thread/legacy handle or a live stream of ours?
 bool valid_stream(cudaStream_t stream);
 

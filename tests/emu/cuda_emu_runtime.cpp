@@ -10,6 +10,7 @@
 // line.  When nothing can complete the block is deadlocked: the emulator explains why (divergent
 // barrier, mask naming an exited lane, ...) and aborts, naming kernel, block and thread.
 #include "cuda_emu_internal.h"
+#include "cuda_emu_counters.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -26,6 +27,7 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <new>
 #include <random>
@@ -226,6 +228,18 @@ Globals& globals() {
   return *g;
 }
 
+// The launch counters (counters_enable / CUDA_EMU_STATS): on/off, and the records not yet taken.
+struct CounterLog {
+  std::atomic<bool> on{false};
+  std::mutex m;
+  std::vector<LaunchCounters> records;
+  std::string path; // CUDA_EMU_STATS: written at exit
+};
+CounterLog& counter_log() {
+  static CounterLog* c = new CounterLog(); // never destroyed (written from an atexit handler)
+  return *c;
+}
+
 // ================================================================================================
 // Emulated threads, warps, blocks
 // ================================================================================================
@@ -279,6 +293,12 @@ struct Launch {
   std::vector<std::uint32_t> order; // shuffled block order (when the grid is not huge)
   std::uint64_t rotation = 0;       // for huge grids: a rotated order instead
   std::atomic<std::uint64_t> next{0};
+  // Counters (when counting is on): the device allocations at launch (sorted by base: what is
+  // global memory), and the workers' merged counts.
+  bool counting = false;
+  std::vector<std::pair<std::uintptr_t, std::size_t>> allocs;
+  std::mutex total_mutex;
+  LaunchCounters total;
 };
 
 struct Worker {
@@ -301,6 +321,11 @@ struct Worker {
   std::size_t dyn_size = 0;
   std::size_t dyn_alloc = 0;
   std::uint64_t switches = 0, crossings = 0;
+  // counters of the current launch (this host thread's blocks), and each warp's recorded accesses
+  bool counting = false;
+  LaunchCounters cnt;
+  std::vector<Access> access_log[32];
+  std::uintptr_t global_lo = 0, global_hi = 0; // the last device allocation an access fell in
 
   ~Worker() {
     for (auto& t : threads)
@@ -465,6 +490,33 @@ void check_dynamic_smem(Worker& w) {
 #else
   (void)w;
 #endif
+}
+
+// ---- counters ----------------------------------------------------------------------------------
+// A warp's recorded accesses become requests at each of its barriers and collectives (every lane
+// has then finished the segment before it) and at the end of the block.
+void flush_warp(Worker& w, unsigned warp) {
+  if (w.counting)
+    count_warp_accesses(w.access_log[warp], w.cnt);
+}
+void flush_block(Worker& w) {
+  for (unsigned wi = 0; wi < w.nwarps; ++wi)
+    flush_warp(w, wi);
+}
+bool in_device_memory(Worker& w, std::uintptr_t addr) {
+  if (addr - w.global_lo < w.global_hi - w.global_lo)
+    return true;
+  const auto& a = w.launch->allocs;
+  auto it = std::upper_bound(a.begin(), a.end(), addr,
+                             [](std::uintptr_t x, const auto& e) { return x < e.first; });
+  if (it == a.begin())
+    return false;
+  --it;
+  if (addr - it->first >= it->second)
+    return false;
+  w.global_lo = it->first;
+  w.global_hi = it->first + it->second;
+  return true;
 }
 
 // ---- warp collectives: resolution --------------------------------------------------------------
@@ -644,6 +696,20 @@ void resolve_ldmatrix(Worker& w, unsigned base) {
     if (lanes[l].mode != count || (lanes[l].b != 0) != trans)
       fail_thread(&lanes[l],
                   "ldmatrix: lanes of one warp issue different ldmatrix variants together");
+  if (w.counting) { // matrix i is one phase: lanes 8i..8i+7, a 16-byte row each
+    LaneAccess rows[32];
+    for (int i = 0; i < 8 * count; ++i)
+      rows[i] =
+          LaneAccess{static_cast<unsigned>(i), reinterpret_cast<std::uintptr_t>(lanes[i].p_a), 16};
+    std::uint64_t wf = 0, ideal = 0;
+    shared_request(rows, static_cast<std::size_t>(8 * count), &wf, &ideal);
+    w.cnt.ldmatrix_requests += 1;
+    w.cnt.ldmatrix_wavefronts += wf;
+    w.cnt.ldmatrix_ideal += ideal;
+    w.cnt.smem_load_requests += 1;
+    w.cnt.smem_load_wavefronts += wf;
+    w.cnt.smem_load_ideal += ideal;
+  }
   std::uint16_t m[4][8][8];
   for (int i = 0; i < count; ++i)
     for (int r = 0; r < 8; ++r) {
@@ -683,6 +749,15 @@ void resolve_group(Worker& w, unsigned warp, unsigned mask) {
           "lanes of warp %u diverged into different warp collectives with the same mask 0x%08x: "
           "lane %u is in %s, lane %u in %s",
           warp, mask, first, lanes[first].op_name, t.lane, t.op_name);
+  }
+  if (w.counting) {
+    flush_warp(w, warp);
+    w.cnt.warp_collectives += 1;
+    if (op == Op::mma) {
+      w.cnt.mma_instructions += 1;
+      w.cnt.tensor_macs +=
+          static_cast<MmaType>(lanes[first].mode) == MmaType::tf32 ? 16 * 8 * 8 : 16 * 8 * 16;
+    }
   }
   switch (op) {
   case Op::syncwarp:
@@ -839,6 +914,10 @@ void complete_barrier(Worker& w) {
     any |= p;
   }
   const int result = first->bar_kind == 0 ? count : first->bar_kind == 1 ? all : any;
+  if (w.counting) {
+    flush_block(w);
+    w.cnt.barriers += 1;
+  }
   for (unsigned i = 0; i < w.nthreads; ++i) {
     EmuThread& t = w.threads[i];
     if (t.wait != Wait::barrier)
@@ -947,6 +1026,7 @@ void run_block(Worker& w, const Launch& L, std::uint64_t linear_block) {
     resolve(w);
   }
   w.current = nullptr;
+  flush_block(w);
   check_dynamic_smem(w);
 }
 
@@ -955,6 +1035,9 @@ void run_blocks(Launch& L) {
   w.launch = &L;
   w.switches = 0;
   w.crossings = 0;
+  w.counting = L.counting;
+  w.cnt = LaunchCounters{};
+  w.global_lo = w.global_hi = 0;
   std::uint64_t done = 0;
   for (;;) {
     std::uint64_t k = L.next.fetch_add(1, std::memory_order_relaxed);
@@ -964,6 +1047,13 @@ void run_blocks(Launch& L) {
     run_block(w, L, b);
     ++done;
   }
+  if (w.counting) {
+    w.cnt.blocks = done;
+    w.cnt.threads = done * L.nthreads;
+    std::lock_guard<std::mutex> lk(L.total_mutex);
+    add_counters(L.total, w.cnt);
+  }
+  w.counting = false;
   w.launch = nullptr;
   Globals& g = globals();
   g.blocks += done;
@@ -1227,8 +1317,25 @@ cudaError_t launch(const void* kernel, KernelThunk thunk, void* packed_args, dim
   } else {
     L.rotation = rng.next() % L.nblocks;
   }
+  CounterLog& log = counter_log();
+  L.counting = log.on.load(std::memory_order_relaxed);
+  if (L.counting)
+    L.allocs = device_allocations();
   Pool::get().run(L);
   ++g.launches;
+  if (L.counting) {
+    LaunchCounters r = L.total;
+    r.kernel = function_name(kernel);
+    r.grid[0] = grid.x;
+    r.grid[1] = grid.y;
+    r.grid[2] = grid.z;
+    r.block[0] = block.x;
+    r.block[1] = block.y;
+    r.block[2] = block.z;
+    r.dynamic_smem = dynamic_smem;
+    std::lock_guard<std::mutex> lk(log.m);
+    log.records.push_back(r);
+  }
   return cudaSuccess;
 }
 
@@ -1351,6 +1458,34 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes) {
     fail_thread(t, "cp.async: src-size %d outside [0, %d]", src_bytes, bytes);
   // Deferred to the matching wait_group: reading the destination before waiting sees old data.
   t->copies.push_back(AsyncCopy{smem, gmem, bytes, src_bytes});
+  if (w.counting) { // the instruction: the call site in the (inlined) kernel-side wrapper
+    const auto site = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+    const auto src = reinterpret_cast<std::uintptr_t>(gmem);
+    if (src_bytes > 0 && in_device_memory(w, src))
+      w.access_log[t->warp].push_back(Access{site, src, static_cast<std::uint32_t>(src_bytes),
+                                             static_cast<std::uint8_t>(t->lane), false,
+                                             Space::global, true});
+    w.access_log[t->warp].push_back(
+        Access{site + 1, reinterpret_cast<std::uintptr_t>(smem), static_cast<std::uint32_t>(bytes),
+               static_cast<std::uint8_t>(t->lane), true, Space::shared, true});
+  }
+}
+
+void record_access(std::uintptr_t addr, std::size_t bytes, bool store, std::uintptr_t site) {
+  Worker* w = tls_worker;
+  if (w == nullptr || w->current == nullptr || !w->counting)
+    return; // host code, or counting is off
+  w->cnt.accesses_instrumented = true;
+  Space space;
+  if (addr - reinterpret_cast<std::uintptr_t>(w->dyn) < w->dyn_size)
+    space = Space::shared;
+  else if (in_device_memory(*w, addr))
+    space = Space::global;
+  else
+    return; // the fiber's stack (kernel parameters, locals), host memory, static shared memory
+  const EmuThread* t = w->current;
+  w->access_log[t->warp].push_back(Access{site, addr, static_cast<std::uint32_t>(bytes),
+                                          static_cast<std::uint8_t>(t->lane), store, space, false});
 }
 
 void cp_async_commit() {
@@ -1409,6 +1544,91 @@ Stats stats() {
   return Stats{g.launches.load(), g.blocks.load(), g.threads.load(), g.crossings.load(),
                g.switches.load()};
 }
+
+void counters_enable(bool on) {
+  detail::counter_log().on.store(on);
+}
+bool counters_enabled() {
+  return detail::counter_log().on.load();
+}
+std::vector<LaunchCounters> counters_take() {
+  auto& log = detail::counter_log();
+  std::lock_guard<std::mutex> lk(log.m);
+  std::vector<LaunchCounters> out;
+  out.swap(log.records);
+  return out;
+}
+
+bool counters_write_json(const char* path, const std::vector<LaunchCounters>& records) {
+  std::ofstream f(path);
+  if (!f)
+    return false;
+  f << "[";
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const LaunchCounters& r = records[i];
+    f << (i ? ",\n " : "\n ") << "{\"kernel\": \"";
+    for (const char* c = r.kernel; *c; ++c) // JSON string escapes
+      if (*c == '"' || *c == '\\')
+        f << '\\' << *c;
+      else if (static_cast<unsigned char>(*c) >= 0x20)
+        f << *c;
+    f << "\", \"grid\": [" << r.grid[0] << ", " << r.grid[1] << ", " << r.grid[2]
+      << "], \"block\": [" << r.block[0] << ", " << r.block[1] << ", " << r.block[2] << "]";
+    const std::pair<const char*, std::uint64_t> fields[] = {
+        {"dynamic_smem", r.dynamic_smem},
+        {"blocks", r.blocks},
+        {"threads", r.threads},
+        {"barriers", r.barriers},
+        {"warp_collectives", r.warp_collectives},
+        {"mma_instructions", r.mma_instructions},
+        {"tensor_macs", r.tensor_macs},
+        {"smem_load_requests", r.smem_load_requests},
+        {"smem_load_wavefronts", r.smem_load_wavefronts},
+        {"smem_load_ideal", r.smem_load_ideal},
+        {"smem_store_requests", r.smem_store_requests},
+        {"smem_store_wavefronts", r.smem_store_wavefronts},
+        {"smem_store_ideal", r.smem_store_ideal},
+        {"ldmatrix_requests", r.ldmatrix_requests},
+        {"ldmatrix_wavefronts", r.ldmatrix_wavefronts},
+        {"ldmatrix_ideal", r.ldmatrix_ideal},
+        {"gmem_load_requests", r.gmem_load_requests},
+        {"gmem_load_sectors", r.gmem_load_sectors},
+        {"gmem_load_bytes", r.gmem_load_bytes},
+        {"gmem_store_requests", r.gmem_store_requests},
+        {"gmem_store_sectors", r.gmem_store_sectors},
+        {"gmem_store_bytes", r.gmem_store_bytes},
+        {"cp_async_requests", r.cp_async_requests},
+        {"cp_async_bytes", r.cp_async_bytes}};
+    for (const auto& [name, value] : fields)
+      f << ", \"" << name << "\": " << value;
+    f << ", \"accesses_instrumented\": " << (r.accesses_instrumented ? "true" : "false") << "}";
+  }
+  f << "\n]\n";
+  return static_cast<bool>(f);
+}
+
+namespace {
+// CUDA_EMU_STATS=path: count from the start, write every launch's record there at exit.
+struct CountersFromEnvironment {
+  CountersFromEnvironment() {
+    const char* p = std::getenv("CUDA_EMU_STATS");
+    if (p == nullptr || *p == '\0')
+      return;
+    detail::counter_log().path = p;
+    counters_enable(true);
+    std::atexit([] {
+      auto& log = detail::counter_log();
+      std::vector<LaunchCounters> all;
+      {
+        std::lock_guard<std::mutex> lk(log.m);
+        all = log.records;
+      }
+      if (!counters_write_json(log.path.c_str(), all))
+        std::fprintf(stderr, "cuda_emu: cannot write CUDA_EMU_STATS=%s\n", log.path.c_str());
+    });
+  }
+} counters_from_environment;
+} // namespace
 
 const char* function_name(const void* fn) {
   static std::mutex m;

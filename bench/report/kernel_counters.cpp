@@ -1,0 +1,391 @@
+// flashnce_kernel_counters: the emulated half of the kernel report (scripts/kernel-report.sh).
+//
+// Runs every loss x dtype of the library's CUDA backend on the CPU SIMT emulator, its kernels
+// built with the access hooks (flashnce_emu_counted), and writes per loss:
+//   fwd_mac_ratio / bwd_mac_ratio  executed tensor MACs / (n m d): the algorithmic work is 1 for
+//                                  the forward and 3 for the backward (logits recomputed once,
+//                                  grad_a once, grad_b once)
+//   smem_conflict_ratio            (wavefronts - ideal) / ideal over the main kernels' shared
+//                                  memory requests (loads, stores, ldmatrix, cp.async writes)
+//   sectors_per_request            global 32-byte sectors per warp-level request, all kernels
+// and every launch's raw counters (tests/emu/README.md "Counters" says what they count).
+// --launch-configs writes the block size and dynamic shared memory of each kernel x tile
+// configuration (what the static SASS report cannot read from a cubin), from the traits.
+//
+//   flashnce_kernel_counters [--json OUT] [--launch-configs OUT] [--quick] [--d=D,...] [--n=N]
+//
+// Nothing here is a timing.  The counts are exact for the emulated run at the shapes run; the
+// model that turns them into an H200 bound is bench/report/h200_model.py.
+#include "cuda_emu.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "flashnce/flashnce.hpp"
+#include "kernels/loss/loss_traits.cuh"
+
+namespace {
+
+using flashnce::Buffer;
+using flashnce::Loss;
+using namespace flashnce::kernels;
+
+constexpr size_t kH200SmemOptin = 232448; // 227 KB: cudaDevAttrMaxSharedMemoryPerBlockOptin
+
+// ---- launch configurations from the traits ----------------------------------------------------
+template <class Tr> const char* traits_dtype() {
+  if constexpr (std::is_same_v<typename Tr::T, float>)
+    return "float";
+  else if constexpr (std::is_same_v<typename Tr::T, half_t>)
+    return "half_t";
+  else
+    return "bfloat16_t";
+}
+template <class Tr> std::string config_name() {
+  const char* t = std::is_same_v<typename Tr::T, float>    ? (Tr::kMma ? "tf32" : "f32")
+                  : std::is_same_v<typename Tr::T, half_t> ? "f16"
+                                                           : "bf16";
+  return std::string(Tr::kMma ? "mma_" : "generic_") + t;
+}
+
+void config_entry(std::ostringstream& o, bool& first, const std::string& kernel,
+                  const std::string& config, int threads, size_t smem, int64_t d) {
+  o << (first ? "\n  " : ",\n  ") << "{\"kernel\": \"" << kernel << "\", \"config\": \"" << config
+    << "\", \"threads\": " << threads << ", \"dynamic_smem_bytes\": " << smem << ", \"d\": ";
+  if (d > 0)
+    o << d;
+  else
+    o << "null";
+  o << "}";
+  first = false;
+}
+
+template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
+  const std::string traits =
+      std::string(Tr::kMma ? "MmaTraits<" : "GenericTraits<") + traits_dtype<Tr>() + ">";
+  const std::string cfg = config_name<Tr>();
+  config_entry(o, first, "forward_main_kernel<" + traits + ">", cfg, Tr::kThreads, Tr::kForwardSmem,
+               0);
+  for (int64_t d : {128, 512, 1024}) {
+    const size_t smem = Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM *
+                                                 size_t(grad_pass_columns<Tr>(d, kH200SmemOptin));
+    config_entry(o, first, "grad_kernel<" + traits + ">", cfg + " d=" + std::to_string(d),
+                 Tr::kThreads, smem, d);
+  }
+}
+
+std::string launch_configs_json() {
+  std::ostringstream o;
+  bool first = true;
+  o << "{\"launch_configs\": [";
+  traits_configs<GenericTraits<float>>(o, first);
+  traits_configs<GenericTraits<half_t>>(o, first);
+  traits_configs<GenericTraits<bfloat16_t>>(o, first);
+  traits_configs<MmaTraits<float>>(o, first);
+  traits_configs<MmaTraits<half_t>>(o, first);
+  traits_configs<MmaTraits<bfloat16_t>>(o, first);
+  constexpr int R = GenericTraits<float>::kReduceThreads;
+  for (const char* t : {"float", "half_t", "bfloat16_t"})
+    config_entry(o, first, std::string("row_norms_kernel<") + t + ">", "all", 256, 0, 0);
+  config_entry(o, first, "column_merge_kernel<256>", "all", R, 0, 0);
+  config_entry(o, first, "loss_reduce_kernel<256>", "all", R, R * sizeof(int64_t), 0);
+  config_entry(o, first, "counts_kernel<256>", "all", R, R * sizeof(int64_t), 0);
+  config_entry(o, first, "grad_weights_kernel<256>", "all", R, R * sizeof(int64_t), 0);
+  config_entry(o, first, "scale_reduce_kernel<256>", "all", R, R * sizeof(float), 0);
+  o << "\n]}\n";
+  return o.str();
+}
+
+// ---- the emulated runs --------------------------------------------------------------------------
+enum class LossKind { infonce, clip, nt_xent, supcon, vae_prior, moco };
+const LossKind kLosses[] = {LossKind::infonce, LossKind::clip,      LossKind::nt_xent,
+                            LossKind::supcon,  LossKind::vae_prior, LossKind::moco};
+const char* loss_name(LossKind k) {
+  switch (k) {
+  case LossKind::infonce:
+    return "infonce";
+  case LossKind::clip:
+    return "clip";
+  case LossKind::nt_xent:
+    return "nt_xent";
+  case LossKind::supcon:
+    return "supcon";
+  case LossKind::vae_prior:
+    return "vae_prior";
+  case LossKind::moco:
+    return "moco";
+  }
+  return "?";
+}
+
+struct DtypeCase {
+  const char* name;
+  fnceDataType_t dtype;
+  int allow_tf32;
+};
+const DtypeCase kDtypes[] = {
+    {"bf16", FNCE_BF16, 0}, {"f16", FNCE_F16, 0}, {"tf32", FNCE_F32, 1}, {"f32", FNCE_F32, 0}};
+
+// Reproducible inputs of size ~1/sqrt(d), as bit patterns of the dtype.
+std::vector<unsigned char> inputs(int64_t count, fnceDataType_t dtype, uint64_t seed, int64_t d) {
+  const size_t es = dtype == FNCE_F32 ? 4 : 2;
+  std::vector<unsigned char> out(size_t(count) * es);
+  uint64_t x = seed;
+  for (int64_t k = 0; k < count; ++k) {
+    x += 0x9e3779b97f4a7c15ull;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    const float v = (float(z >> 40) / 16777216.0f - 0.5f) * 3.4641f / std::sqrt(float(d));
+    if (dtype == FNCE_F32) {
+      std::memcpy(&out[size_t(k) * 4], &v, 4);
+    } else {
+      const uint16_t bits = dtype == FNCE_F16 ? __half_as_ushort(__float2half(v))
+                                              : __bfloat16_as_ushort(__float2bfloat16(v));
+      std::memcpy(&out[size_t(k) * 2], &bits, 2);
+    }
+  }
+  return out;
+}
+
+struct Sum {
+  uint64_t macs = 0, wavefronts = 0, ideal = 0, sectors = 0, requests = 0;
+};
+
+bool main_kernel(const char* name) {
+  return std::strstr(name, "forward_main_kernel") != nullptr ||
+         std::strstr(name, "grad_kernel") != nullptr;
+}
+
+void add(Sum& s, const std::vector<cuda_emu::LaunchCounters>& v) {
+  for (const auto& c : v) {
+    s.macs += c.tensor_macs;
+    s.sectors += c.gmem_load_sectors + c.gmem_store_sectors;
+    s.requests += c.gmem_load_requests + c.gmem_store_requests;
+    if (main_kernel(c.kernel)) {
+      s.wavefronts += c.smem_load_wavefronts + c.smem_store_wavefronts;
+      s.ideal += c.smem_load_ideal + c.smem_store_ideal;
+    }
+  }
+}
+
+std::string escape(const char* s) {
+  std::string o;
+  for (; *s; ++s) {
+    if (*s == '"' || *s == '\\')
+      o += '\\';
+    o += *s;
+  }
+  return o;
+}
+
+void launch_json(std::ostringstream& o, bool& first, const cuda_emu::LaunchCounters& c,
+                 const char* loss, const char* dtype, const char* phase, int64_t n, int64_t m,
+                 int64_t d) {
+  o << (first ? "\n  " : ",\n  ") << "{\"loss\": \"" << loss << "\", \"dtype\": \"" << dtype
+    << "\", \"phase\": \"" << phase << "\", \"n\": " << n << ", \"m\": " << m << ", \"d\": " << d
+    << ", \"kernel\": \"" << escape(c.kernel) << "\", \"grid\": " << c.grid[0]
+    << ", \"block\": " << c.block[0] << ", \"dynamic_smem\": " << c.dynamic_smem
+    << ", \"blocks\": " << c.blocks << ", \"barriers\": " << c.barriers
+    << ", \"mma_instructions\": " << c.mma_instructions << ", \"tensor_macs\": " << c.tensor_macs
+    << ", \"smem_load_requests\": " << c.smem_load_requests
+    << ", \"smem_load_wavefronts\": " << c.smem_load_wavefronts
+    << ", \"smem_load_ideal\": " << c.smem_load_ideal
+    << ", \"smem_store_requests\": " << c.smem_store_requests
+    << ", \"smem_store_wavefronts\": " << c.smem_store_wavefronts
+    << ", \"smem_store_ideal\": " << c.smem_store_ideal
+    << ", \"ldmatrix_requests\": " << c.ldmatrix_requests
+    << ", \"ldmatrix_wavefronts\": " << c.ldmatrix_wavefronts
+    << ", \"gmem_load_requests\": " << c.gmem_load_requests
+    << ", \"gmem_load_sectors\": " << c.gmem_load_sectors
+    << ", \"gmem_load_bytes\": " << c.gmem_load_bytes
+    << ", \"gmem_store_requests\": " << c.gmem_store_requests
+    << ", \"gmem_store_sectors\": " << c.gmem_store_sectors
+    << ", \"gmem_store_bytes\": " << c.gmem_store_bytes
+    << ", \"cp_async_requests\": " << c.cp_async_requests
+    << ", \"accesses_instrumented\": " << (c.accesses_instrumented ? "true" : "false") << "}";
+  first = false;
+}
+
+struct Run {
+  std::string summary; // one "emulated" entry
+  bool ok = true;
+};
+
+// One loss x dtype x shape: forward, then backward with every gradient output.
+Run run_case(LossKind k, const DtypeCase& dt, int64_t n, int64_t d, std::ostringstream& launches,
+             bool& first_launch) {
+  const fnceBackend_t be = FNCE_BACKEND_CUDA;
+  const bool self = k == LossKind::nt_xent || k == LossKind::supcon;
+  const int64_t m = k == LossKind::moco ? 4 * n : n; // MoCo: n queries, n keys + a queue of 3n
+  const size_t es = dt.dtype == FNCE_F32 ? 4 : 2;
+  Buffer<unsigned char> a(be, inputs(n * d, dt.dtype, 1, d));
+  Buffer<unsigned char> b(be, inputs(m * d, dt.dtype, 2, d));
+  std::vector<int64_t> host_labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    host_labels[size_t(i)] = i % 16;
+  Buffer<int64_t> labels(be, host_labels);
+  const bool cosine =
+      k == LossKind::clip || k == LossKind::nt_xent || k == LossKind::supcon || k == LossKind::moco;
+  Buffer<float> scale(be, {cosine ? 1.0f / 0.07f : 1.0f});
+  Buffer<float> loss(be, 1), one(be, {1.0f}), gscale(be, 1);
+  Buffer<unsigned char> ga(be, size_t(n * d) * es), gb(be, size_t(m * d) * es);
+
+  fnceLossParams p;
+  switch (k) {
+  case LossKind::infonce:
+    p = flashnce::infonce(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+    break;
+  case LossKind::clip:
+    p = flashnce::clip(n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+    break;
+  case LossKind::nt_xent:
+    p = flashnce::nt_xent(n, d, a.data(), scale.data(), be, dt.dtype);
+    break;
+  case LossKind::supcon:
+    p = flashnce::supcon(n, d, a.data(), labels.data(), scale.data(), be, dt.dtype);
+    break;
+  case LossKind::vae_prior:
+    p = flashnce::vae_prior(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+    break;
+  case LossKind::moco:
+    p = flashnce::moco(n, m - n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+    break;
+  }
+  p.allow_tf32 = dt.allow_tf32;
+
+  Run r;
+  Sum fwd, bwd;
+  try {
+    Loss L(p);
+    (void)cuda_emu::counters_take();
+    L.forward(loss.data());
+    const auto f = cuda_emu::counters_take();
+    L.backward(one.data(), ga.data(), self ? nullptr : gb.data(), gscale.data());
+    const auto g = cuda_emu::counters_take();
+    add(fwd, f);
+    add(bwd, g);
+    for (const auto& c : f)
+      launch_json(launches, first_launch, c, loss_name(k), dt.name, "forward", n, m, d);
+    for (const auto& c : g)
+      launch_json(launches, first_launch, c, loss_name(k), dt.name, "backward", n, m, d);
+    const float value = loss.download()[0];
+    if (!std::isfinite(value)) {
+      std::fprintf(stderr, "%s %s n=%lld d=%lld: non-finite loss\n", loss_name(k), dt.name,
+                   (long long)n, (long long)d);
+      r.ok = false;
+    }
+  } catch (const flashnce::Error& e) {
+    std::fprintf(stderr, "%s %s n=%lld d=%lld: %s\n", loss_name(k), dt.name, (long long)n,
+                 (long long)d, e.what());
+    r.ok = false;
+    return r;
+  }
+  const double nmd = double(n) * double(m) * double(d);
+  const uint64_t wf = fwd.wavefronts + bwd.wavefronts, ideal = fwd.ideal + bwd.ideal;
+  const uint64_t sec = fwd.sectors + bwd.sectors, req = fwd.requests + bwd.requests;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"loss\": \"%s\", \"dtype\": \"%s\", \"n\": %lld, \"m\": %lld, \"d\": %lld, "
+                "\"fwd_mac_ratio\": %.4f, \"bwd_mac_ratio\": %.4f, \"smem_conflict_ratio\": %.4f, "
+                "\"sectors_per_request\": %.3f, \"fwd_smem_conflict_ratio\": %.4f, "
+                "\"bwd_smem_conflict_ratio\": %.4f}",
+                loss_name(k), dt.name, (long long)n, (long long)m, (long long)d,
+                double(fwd.macs) / nmd, double(bwd.macs) / nmd,
+                ideal ? double(wf - ideal) / double(ideal) : 0.0,
+                req ? double(sec) / double(req) : 0.0,
+                fwd.ideal ? double(fwd.wavefronts - fwd.ideal) / double(fwd.ideal) : 0.0,
+                bwd.ideal ? double(bwd.wavefronts - bwd.ideal) / double(bwd.ideal) : 0.0);
+  r.summary = buf;
+  return r;
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  return static_cast<bool>(f);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path, configs_path;
+  bool quick = false;
+  std::vector<int64_t> depths = {128, 512};
+  int64_t n = 256;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
+    } else if (a == "--launch-configs" && i + 1 < argc) {
+      configs_path = argv[++i];
+    } else if (a == "--quick") {
+      quick = true;
+    } else if (a.rfind("--n=", 0) == 0) {
+      n = std::atoll(a.c_str() + 4);
+    } else if (a.rfind("--d=", 0) == 0) {
+      depths.clear();
+      std::stringstream ss(a.substr(4));
+      for (std::string t; std::getline(ss, t, ',');)
+        depths.push_back(std::atoll(t.c_str()));
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--json OUT] [--launch-configs OUT] [--quick] [--n=N] [--d=D,...]\n"
+                   "  --quick: n = 64, d = 32 (seconds; what CTest runs)\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  if (quick) {
+    n = 64;
+    depths = {32};
+  }
+  if (!configs_path.empty() && !write_file(configs_path, launch_configs_json())) {
+    std::fprintf(stderr, "cannot write %s\n", configs_path.c_str());
+    return 1;
+  }
+  if (!fnceBackendIsAvailable(FNCE_BACKEND_CUDA)) {
+    std::fprintf(stderr, "the emulated CUDA backend is not available\n");
+    return 1;
+  }
+  cuda_emu::counters_enable(true);
+  std::ostringstream launches;
+  bool first_launch = true;
+  std::vector<std::string> rows;
+  bool ok = true;
+  bool instrumented = true;
+  for (int64_t d : depths)
+    for (LossKind k : kLosses)
+      for (const DtypeCase& dt : kDtypes) {
+        const Run r = run_case(k, dt, n, d, launches, first_launch);
+        ok = ok && r.ok;
+        if (r.ok)
+          rows.push_back(r.summary);
+        std::printf("%s\n", r.ok ? r.summary.c_str() : "(failed)");
+      }
+  instrumented = launches.str().find("\"accesses_instrumented\": false") == std::string::npos;
+  if (!instrumented) {
+    std::fprintf(stderr, "some launches saw no instrumented access: are the kernels built with "
+                         "cuda_emu_counted?\n");
+    ok = false;
+  }
+  if (!json_path.empty()) {
+    std::ostringstream o;
+    o << "{\"emulated\": [";
+    for (size_t i = 0; i < rows.size(); ++i)
+      o << (i ? ",\n  " : "\n  ") << rows[i];
+    o << "\n], \"launches\": [" << launches.str() << "\n]}\n";
+    if (!write_file(json_path, o.str())) {
+      std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
+      return 1;
+    }
+  }
+  return ok ? 0 : 1;
+}
