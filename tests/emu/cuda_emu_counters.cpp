@@ -57,9 +57,14 @@ bool regular(std::uint32_t bytes) {
 
 // One request (entries of one site, one round, one space, one direction) into the counters.
 void count_request(const std::vector<LaneAccess>& req, Space space, bool store, bool async,
-                   LaunchCounters& c) {
+                   LaunchCounters& c, SiteCounts* site) {
   if (req.empty())
     return;
+  if (site != nullptr) {
+    site->requests += 1;
+    site->shared = space == Space::shared;
+    site->store = store;
+  }
   if (async && space == Space::shared) { // every cp.async writes shared memory
     c.cp_async_requests += 1;
     for (const LaneAccess& a : req)
@@ -68,6 +73,10 @@ void count_request(const std::vector<LaneAccess>& req, Space space, bool store, 
   if (space == Space::shared) {
     std::uint64_t wf = 0, ideal = 0;
     shared_request(req.data(), req.size(), &wf, &ideal);
+    if (site != nullptr) {
+      site->wavefronts += wf;
+      site->ideal += ideal;
+    }
     (store ? c.smem_store_requests : c.smem_load_requests) += 1;
     (store ? c.smem_store_wavefronts : c.smem_load_wavefronts) += wf;
     (store ? c.smem_store_ideal : c.smem_load_ideal) += ideal;
@@ -75,14 +84,17 @@ void count_request(const std::vector<LaneAccess>& req, Space space, bool store, 
     std::uint64_t bytes = 0;
     for (const LaneAccess& a : req)
       bytes += a.bytes;
+    const std::uint64_t sectors = global_sectors(req.data(), req.size());
+    if (site != nullptr)
+      site->sectors += sectors;
     (store ? c.gmem_store_requests : c.gmem_load_requests) += 1;
-    (store ? c.gmem_store_sectors : c.gmem_load_sectors) += global_sectors(req.data(), req.size());
+    (store ? c.gmem_store_sectors : c.gmem_load_sectors) += sectors;
     (store ? c.gmem_store_bytes : c.gmem_load_bytes) += bytes;
   }
 }
 
 // Entries of one round of one site (any spaces / directions / sizes) into requests.
-void count_round(const Access* begin, const Access* end, LaunchCounters& c) {
+void count_round(const Access* begin, const Access* end, LaunchCounters& c, SiteTable* sites) {
   for (int sp = 0; sp < 2; ++sp)
     for (int st = 0; st < 2; ++st) {
       const Space space = sp == 0 ? Space::shared : Space::global;
@@ -98,20 +110,23 @@ void count_round(const Access* begin, const Access* end, LaunchCounters& c) {
         else
           pieces = std::max(pieces, (a->bytes + 3) / 4);
       }
-      count_request(req, space, st == 1, async, c);
+      // (cp.async's shared side is recorded at site + 1: one table entry per side)
+      SiteCounts* site =
+          sites != nullptr && (!req.empty() || pieces > 0) ? &(*sites)[begin->site] : nullptr;
+      count_request(req, space, st == 1, async, c, site);
       for (std::uint32_t p = 0; p < pieces; ++p) {
         req.clear();
         for (const Access* a = begin; a != end; ++a)
           if (a->space == space && a->store == (st == 1) && !regular(a->bytes) && 4 * p < a->bytes)
             req.push_back(LaneAccess{a->lane, a->addr + 4 * p, std::min(4u, a->bytes - 4 * p)});
-        count_request(req, space, st == 1, async, c);
+        count_request(req, space, st == 1, async, c, site);
       }
     }
 }
 
 } // namespace
 
-void count_warp_accesses(std::vector<Access>& log, LaunchCounters& c) {
+void count_warp_accesses(std::vector<Access>& log, LaunchCounters& c, SiteTable* sites) {
   if (log.empty())
     return;
   // Group by site keeping each lane's program order, then number each lane's executions of the
@@ -141,7 +156,7 @@ void count_warp_accesses(std::vector<Access>& log, LaunchCounters& c) {
       std::size_t re = rb;
       while (re < rank.size() && rank[re].round == rank[rb].round)
         ++re;
-      count_round(round_sorted.data() + rb, round_sorted.data() + re, c);
+      count_round(round_sorted.data() + rb, round_sorted.data() + re, c, sites);
       rb = re;
     }
     b = e;

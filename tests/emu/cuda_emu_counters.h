@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "cuda_emu.h"
@@ -51,9 +52,16 @@ void shared_request(const LaneAccess* lanes, std::size_t count, std::uint64_t* w
 // Distinct 32-byte sectors of one global-memory request.
 std::uint64_t global_sectors(const LaneAccess* lanes, std::size_t count);
 
+// Per instruction site (CUDA_EMU_STATS_SITES): what its requests cost.
+struct SiteCounts {
+  std::uint64_t requests = 0, wavefronts = 0, ideal = 0, sectors = 0;
+  bool shared = false, store = false;
+};
+using SiteTable = std::unordered_map<std::uintptr_t, SiteCounts>;
+
 // Groups one warp's recorded accesses (each lane's in program order) into requests, adds them to
-// `c`, and empties `log` (its capacity is kept).
-void count_warp_accesses(std::vector<Access>& log, LaunchCounters& c);
+// `c` (and per site to `sites` when not null), and empties `log` (its capacity is kept).
+void count_warp_accesses(std::vector<Access>& log, LaunchCounters& c, SiteTable* sites = nullptr);
 
 // a += b for every counter (names and shapes are not touched).
 void add_counters(LaunchCounters& a, const LaunchCounters& b);

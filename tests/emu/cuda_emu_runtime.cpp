@@ -234,6 +234,10 @@ struct CounterLog {
   std::mutex m;
   std::vector<LaunchCounters> records;
   std::string path; // CUDA_EMU_STATS: written at exit
+  // CUDA_EMU_STATS_SITES: the memory counts per instruction site, all launches, written at exit
+  bool sites_on = false;
+  std::string sites_path;
+  SiteTable sites;
 };
 CounterLog& counter_log() {
   static CounterLog* c = new CounterLog(); // never destroyed (written from an atexit handler)
@@ -276,6 +280,7 @@ struct EmuThread {
   const void* p_a = nullptr;
   const void* p_b = nullptr;
   const void* p_c = nullptr;
+  std::uintptr_t site = 0; // ldmatrix: the instruction (for CUDA_EMU_STATS_SITES)
   // cp.async: issued copies (oldest first) and the end index of each committed group
   std::vector<AsyncCopy> copies;
   std::vector<std::size_t> group_ends;
@@ -325,6 +330,8 @@ struct Worker {
   bool counting = false;
   LaunchCounters cnt;
   std::vector<Access> access_log[32];
+  SiteTable sites;
+  bool count_sites = false;
   std::uintptr_t global_lo = 0, global_hi = 0; // the last device allocation an access fell in
 
   ~Worker() {
@@ -497,7 +504,7 @@ void check_dynamic_smem(Worker& w) {
 // has then finished the segment before it) and at the end of the block.
 void flush_warp(Worker& w, unsigned warp) {
   if (w.counting)
-    count_warp_accesses(w.access_log[warp], w.cnt);
+    count_warp_accesses(w.access_log[warp], w.cnt, w.count_sites ? &w.sites : nullptr);
 }
 void flush_block(Worker& w) {
   for (unsigned wi = 0; wi < w.nwarps; ++wi)
@@ -709,6 +716,13 @@ void resolve_ldmatrix(Worker& w, unsigned base) {
     w.cnt.smem_load_requests += 1;
     w.cnt.smem_load_wavefronts += wf;
     w.cnt.smem_load_ideal += ideal;
+    if (w.count_sites) {
+      SiteCounts& sc = w.sites[lanes[0].site];
+      sc.requests += 1;
+      sc.wavefronts += wf;
+      sc.ideal += ideal;
+      sc.shared = true;
+    }
   }
   std::uint16_t m[4][8][8];
   for (int i = 0; i < count; ++i)
@@ -1036,6 +1050,7 @@ void run_blocks(Launch& L) {
   w.switches = 0;
   w.crossings = 0;
   w.counting = L.counting;
+  w.count_sites = L.counting && counter_log().sites_on;
   w.cnt = LaunchCounters{};
   w.global_lo = w.global_hi = 0;
   std::uint64_t done = 0;
@@ -1052,6 +1067,20 @@ void run_blocks(Launch& L) {
     w.cnt.threads = done * L.nthreads;
     std::lock_guard<std::mutex> lk(L.total_mutex);
     add_counters(L.total, w.cnt);
+  }
+  if (w.count_sites) {
+    CounterLog& log = counter_log();
+    std::lock_guard<std::mutex> lk(log.m);
+    for (const auto& [site, sc] : w.sites) {
+      SiteCounts& t = log.sites[site];
+      t.requests += sc.requests;
+      t.wavefronts += sc.wavefronts;
+      t.ideal += sc.ideal;
+      t.sectors += sc.sectors;
+      t.shared = sc.shared;
+      t.store = sc.store;
+    }
+    w.sites.clear();
   }
   w.counting = false;
   w.launch = nullptr;
@@ -1442,6 +1471,7 @@ void ldmatrix(std::uint32_t* r, int count, bool trans, const void* smem_row) {
   EmuThread* t = arrive(w, Op::ldmatrix, 0xffffffffu, trans ? "ldmatrix.trans" : "ldmatrix");
   t->p_out = r;
   t->p_a = smem_row;
+  t->site = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   t->mode = count;
   t->b = trans ? 1u : 0u;
   suspend(w, t, false);
@@ -1626,6 +1656,44 @@ struct CountersFromEnvironment {
       if (!counters_write_json(log.path.c_str(), all))
         std::fprintf(stderr, "cuda_emu: cannot write CUDA_EMU_STATS=%s\n", log.path.c_str());
     });
+    const char* sp = std::getenv("CUDA_EMU_STATS_SITES");
+    if (sp == nullptr || *sp == '\0')
+      return;
+    detail::counter_log().sites_path = sp;
+    detail::counter_log().sites_on = true;
+    std::atexit(write_sites);
+  }
+  // One line per instruction site, the most extra shared wavefronts first, then the most sectors:
+  // "module offset shared|global load|store requests wavefronts ideal sectors"; `addr2line -f -C
+  // -i -e module offset` names the source line (the counted build has line tables).
+  static void write_sites() {
+    auto& log = detail::counter_log();
+    std::lock_guard<std::mutex> lk(log.m);
+    std::vector<std::pair<std::uintptr_t, detail::SiteCounts>> v(log.sites.begin(),
+                                                                 log.sites.end());
+    std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
+      const auto ex = x.second.wavefronts - x.second.ideal,
+                 ey = y.second.wavefronts - y.second.ideal;
+      return ex != ey ? ex > ey : x.second.sectors > y.second.sectors;
+    });
+    FILE* f = std::fopen(log.sites_path.c_str(), "w");
+    if (f == nullptr)
+      return;
+    for (const auto& [site, sc] : v) {
+      Dl_info info{};
+      const char* module = "?";
+      std::uintptr_t off = site;
+      if (dladdr(reinterpret_cast<void*>(site), &info) != 0 && info.dli_fname != nullptr) {
+        module = info.dli_fname[0] != '\0' ? info.dli_fname : "/proc/self/exe";
+        off = site - reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+      }
+      // The call's return address: the access is the instruction before it (offset - 1).
+      std::fprintf(f, "%s 0x%zx %s %s %llu %llu %llu %llu\n", module, size_t(off - 1),
+                   sc.shared ? "shared" : "global", sc.store ? "store" : "load",
+                   (unsigned long long)sc.requests, (unsigned long long)sc.wavefronts,
+                   (unsigned long long)sc.ideal, (unsigned long long)sc.sectors);
+    }
+    std::fclose(f);
   }
 } counters_from_environment;
 } // namespace
