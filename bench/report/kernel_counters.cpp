@@ -54,10 +54,15 @@ template <class Tr> std::string config_name() {
   return std::string(Tr::kMma ? "mma_" : "generic_") + t;
 }
 
+// One kernel x configuration: its block, dynamic shared memory, logit tile (block_m x block_n,
+// 0 for kernels without one) and, for the gradient kernel at depth d, its passes over d.
 void config_entry(std::ostringstream& o, bool& first, const std::string& kernel,
-                  const std::string& config, int threads, size_t smem, int64_t d) {
+                  const std::string& config, int threads, size_t smem, int64_t d, int block_m = 0,
+                  int block_n = 0, int64_t passes = 1) {
   o << (first ? "\n  " : ",\n  ") << "{\"kernel\": \"" << kernel << "\", \"config\": \"" << config
-    << "\", \"threads\": " << threads << ", \"dynamic_smem_bytes\": " << smem << ", \"d\": ";
+    << "\", \"threads\": " << threads << ", \"dynamic_smem_bytes\": " << smem
+    << ", \"block_m\": " << block_m << ", \"block_n\": " << block_n << ", \"passes\": " << passes
+    << ", \"d\": ";
   if (d > 0)
     o << d;
   else
@@ -71,12 +76,12 @@ template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
       std::string(Tr::kMma ? "MmaTraits<" : "GenericTraits<") + traits_dtype<Tr>() + ">";
   const std::string cfg = config_name<Tr>();
   config_entry(o, first, "forward_main_kernel<" + traits + ">", cfg, Tr::kThreads, Tr::kForwardSmem,
-               0);
+               0, Tr::kBlockM, Tr::kBlockN);
   for (int64_t d : {128, 512, 1024}) {
-    const size_t smem = Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM *
-                                                 size_t(grad_pass_columns<Tr>(d, kH200SmemOptin));
+    const int64_t cols = grad_pass_columns<Tr>(d, kH200SmemOptin);
+    const size_t smem = Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM * size_t(cols);
     config_entry(o, first, "grad_kernel<" + traits + ">", cfg + " d=" + std::to_string(d),
-                 Tr::kThreads, smem, d);
+                 Tr::kThreads, smem, d, Tr::kBlockM, Tr::kBlockN, (d + cols - 1) / cols);
   }
 }
 
@@ -219,64 +224,88 @@ struct Run {
   bool ok = true;
 };
 
-// One loss x dtype x shape: forward, then backward with every gradient output.
-Run run_case(LossKind k, const DtypeCase& dt, int64_t n, int64_t d, std::ostringstream& launches,
-             bool& first_launch) {
-  const fnceBackend_t be = FNCE_BACKEND_CUDA;
-  const bool self = k == LossKind::nt_xent || k == LossKind::supcon;
-  const int64_t m = k == LossKind::moco ? 4 * n : n; // MoCo: n queries, n keys + a queue of 3n
-  const size_t es = dt.dtype == FNCE_F32 ? 4 : 2;
-  Buffer<unsigned char> a(be, inputs(n * d, dt.dtype, 1, d));
-  Buffer<unsigned char> b(be, inputs(m * d, dt.dtype, 2, d));
-  std::vector<int64_t> host_labels(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    host_labels[size_t(i)] = i % 16;
-  Buffer<int64_t> labels(be, host_labels);
-  const bool cosine =
-      k == LossKind::clip || k == LossKind::nt_xent || k == LossKind::supcon || k == LossKind::moco;
-  Buffer<float> scale(be, {cosine ? 1.0f / 0.07f : 1.0f});
-  Buffer<float> loss(be, 1), one(be, {1.0f}), gscale(be, 1);
-  Buffer<unsigned char> ga(be, size_t(n * d) * es), gb(be, size_t(m * d) * es);
-
-  fnceLossParams p;
-  switch (k) {
-  case LossKind::infonce:
-    p = flashnce::infonce(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
-    break;
-  case LossKind::clip:
-    p = flashnce::clip(n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
-    break;
-  case LossKind::nt_xent:
-    p = flashnce::nt_xent(n, d, a.data(), scale.data(), be, dt.dtype);
-    break;
-  case LossKind::supcon:
-    p = flashnce::supcon(n, d, a.data(), labels.data(), scale.data(), be, dt.dtype);
-    break;
-  case LossKind::vae_prior:
-    p = flashnce::vae_prior(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
-    break;
-  case LossKind::moco:
-    p = flashnce::moco(n, m - n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
-    break;
+// One loss x dtype x shape in the backend's memory: inputs (reproducible values, or left
+// uninitialised for a dry run), outputs, and the params of the loss.
+struct Problem {
+  Problem(LossKind k, const DtypeCase& dt, int64_t n_, int64_t d_, bool fill)
+      : n(n_), m(k == LossKind::moco ? 4 * n_ : n_), d(d_),
+        self(k == LossKind::nt_xent || k == LossKind::supcon) {
+    // MoCo: n queries against n keys and a queue of 3n.
+    const fnceBackend_t be = FNCE_BACKEND_CUDA;
+    const size_t es = dt.dtype == FNCE_F32 ? 4 : 2;
+    a = fill ? Buffer<unsigned char>(be, inputs(n * d, dt.dtype, 1, d))
+             : Buffer<unsigned char>(be, size_t(n * d) * es);
+    b = fill ? Buffer<unsigned char>(be, inputs(m * d, dt.dtype, 2, d))
+             : Buffer<unsigned char>(be, size_t(m * d) * es);
+    std::vector<int64_t> host_labels(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      host_labels[size_t(i)] = i % 16;
+    labels = Buffer<int64_t>(be, host_labels);
+    const bool cosine = k == LossKind::clip || k == LossKind::nt_xent || k == LossKind::supcon ||
+                        k == LossKind::moco;
+    scale = Buffer<float>(be, {cosine ? 1.0f / 0.07f : 1.0f});
+    loss = Buffer<float>(be, 1);
+    one = Buffer<float>(be, {1.0f});
+    gscale = Buffer<float>(be, 1);
+    ga = Buffer<unsigned char>(be, size_t(n * d) * es);
+    gb = Buffer<unsigned char>(be, size_t(m * d) * es);
+    switch (k) {
+    case LossKind::infonce:
+      p = flashnce::infonce(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+      break;
+    case LossKind::clip:
+      p = flashnce::clip(n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+      break;
+    case LossKind::nt_xent:
+      p = flashnce::nt_xent(n, d, a.data(), scale.data(), be, dt.dtype);
+      break;
+    case LossKind::supcon:
+      p = flashnce::supcon(n, d, a.data(), labels.data(), scale.data(), be, dt.dtype);
+      break;
+    case LossKind::vae_prior:
+      p = flashnce::vae_prior(n, m, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+      break;
+    case LossKind::moco:
+      p = flashnce::moco(n, m - n, d, a.data(), b.data(), scale.data(), be, dt.dtype);
+      break;
+    }
+    p.allow_tf32 = dt.allow_tf32;
   }
-  p.allow_tf32 = dt.allow_tf32;
-
-  Run r;
-  Sum fwd, bwd;
-  try {
+  // Forward, then backward with every gradient output; the launches of each.
+  void run(std::vector<cuda_emu::LaunchCounters>* fwd, std::vector<cuda_emu::LaunchCounters>* bwd) {
     Loss L(p);
     (void)cuda_emu::counters_take();
     L.forward(loss.data());
-    const auto f = cuda_emu::counters_take();
+    *fwd = cuda_emu::counters_take();
     L.backward(one.data(), ga.data(), self ? nullptr : gb.data(), gscale.data());
-    const auto g = cuda_emu::counters_take();
+    *bwd = cuda_emu::counters_take();
+  }
+  int64_t n, m, d;
+  bool self;
+  Buffer<unsigned char> a, b, ga, gb;
+  Buffer<int64_t> labels;
+  Buffer<float> scale, loss, one, gscale;
+  fnceLossParams p{};
+};
+
+// One loss x dtype x shape, counted.
+Run run_case(LossKind k, const DtypeCase& dt, int64_t n, int64_t d, std::ostringstream& launches,
+             bool& first_launch) {
+  Run r;
+  Sum fwd, bwd;
+  int64_t m = n;
+  try {
+    Problem pb(k, dt, n, d, true);
+    m = pb.m;
+    std::vector<cuda_emu::LaunchCounters> f, g;
+    pb.run(&f, &g);
     add(fwd, f);
     add(bwd, g);
     for (const auto& c : f)
       launch_json(launches, first_launch, c, loss_name(k), dt.name, "forward", n, m, d);
     for (const auto& c : g)
       launch_json(launches, first_launch, c, loss_name(k), dt.name, "backward", n, m, d);
-    const float value = loss.download()[0];
+    const float value = pb.loss.download()[0];
     if (!std::isfinite(value)) {
       std::fprintf(stderr, "%s %s n=%lld d=%lld: non-finite loss\n", loss_name(k), dt.name,
                    (long long)n, (long long)d);
@@ -307,6 +336,29 @@ Run run_case(LossKind k, const DtypeCase& dt, int64_t n, int64_t d, std::ostring
   return r;
 }
 
+// One loss x dtype x target shape as a dry run: the launches the dispatch chooses (grid, block,
+// shared memory), no block run.
+bool dry_case(LossKind k, const DtypeCase& dt, int64_t n, int64_t d, std::ostringstream& out,
+              bool& first) {
+  try {
+    Problem pb(k, dt, n, d, false);
+    std::vector<cuda_emu::LaunchCounters> f, g;
+    cuda_emu::set_dry_run(true);
+    pb.run(&f, &g);
+    cuda_emu::set_dry_run(false);
+    for (const auto& c : f)
+      launch_json(out, first, c, loss_name(k), dt.name, "forward", n, pb.m, d);
+    for (const auto& c : g)
+      launch_json(out, first, c, loss_name(k), dt.name, "backward", n, pb.m, d);
+    return true;
+  } catch (const flashnce::Error& e) {
+    cuda_emu::set_dry_run(false);
+    std::fprintf(stderr, "dry run %s %s n=%lld d=%lld: %s\n", loss_name(k), dt.name, (long long)n,
+                 (long long)d, e.what());
+    return false;
+  }
+}
+
 bool write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path);
   f << text;
@@ -319,6 +371,7 @@ int main(int argc, char** argv) {
   std::string json_path, configs_path;
   bool quick = false;
   std::vector<int64_t> depths = {128, 512};
+  std::vector<int64_t> targets = {16384, 65536};
   int64_t n = 256;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -330,6 +383,11 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a.rfind("--n=", 0) == 0) {
       n = std::atoll(a.c_str() + 4);
+    } else if (a.rfind("--targets=", 0) == 0) {
+      targets.clear();
+      std::stringstream ss(a.substr(10));
+      for (std::string t; std::getline(ss, t, ',');)
+        targets.push_back(std::atoll(t.c_str()));
     } else if (a.rfind("--d=", 0) == 0) {
       depths.clear();
       std::stringstream ss(a.substr(4));
@@ -338,7 +396,10 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--json OUT] [--launch-configs OUT] [--quick] [--n=N] [--d=D,...]\n"
-                   "  --quick: n = 64, d = 32 (seconds; what CTest runs)\n",
+                   "          [--targets=N,...]\n"
+                   "  counted runs at n = N (default 256) and each d = D (default 128,512); dry\n"
+                   "  runs (the launch shapes only) at n = each target (default 16384,65536)\n"
+                   "  --quick: n = 64, d = 32, target 4096 (seconds; what CTest runs)\n",
                    argv[0]);
       return 2;
     }
@@ -346,6 +407,7 @@ int main(int argc, char** argv) {
   if (quick) {
     n = 64;
     depths = {32};
+    targets = {4096};
   }
   if (!configs_path.empty() && !write_file(configs_path, launch_configs_json())) {
     std::fprintf(stderr, "cannot write %s\n", configs_path.c_str());
@@ -371,6 +433,13 @@ int main(int argc, char** argv) {
         std::printf("%s\n", r.ok ? r.summary.c_str() : "(failed)");
       }
   instrumented = launches.str().find("\"accesses_instrumented\": false") == std::string::npos;
+  std::ostringstream dry;
+  bool first_dry = true;
+  for (int64_t t : targets)
+    for (int64_t d : depths)
+      for (LossKind k : kLosses)
+        for (const DtypeCase& dt : kDtypes)
+          ok = dry_case(k, dt, t, d, dry, first_dry) && ok;
   if (!instrumented) {
     std::fprintf(stderr, "some launches saw no instrumented access: are the kernels built with "
                          "cuda_emu_counted?\n");
@@ -381,7 +450,8 @@ int main(int argc, char** argv) {
     o << "{\"emulated\": [";
     for (size_t i = 0; i < rows.size(); ++i)
       o << (i ? ",\n  " : "\n  ") << rows[i];
-    o << "\n], \"launches\": [" << launches.str() << "\n]}\n";
+    o << "\n], \"launches\": [" << launches.str() << "\n], \"target_launches\": [" << dry.str()
+      << "\n]}\n";
     if (!write_file(json_path, o.str())) {
       std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
       return 1;

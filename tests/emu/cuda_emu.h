@@ -129,6 +129,10 @@ void counters_enable(bool on);
 bool counters_enabled();
 /// The records of the launches since the last call (in launch order), and forgets them.
 std::vector<LaunchCounters> counters_take();
+/// Dry run: launches are validated and recorded (grid, block, shared memory; when counting) but no
+/// block runs.  For reading the launch shapes a host dispatch chooses at sizes too large to
+/// emulate.
+void set_dry_run(bool on);
 /// Writes `records` as a JSON array to `path` (false when the file cannot be written).
 bool counters_write_json(const char* path, const std::vector<LaunchCounters>& records);
 

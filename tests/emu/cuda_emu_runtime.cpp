@@ -231,6 +231,7 @@ Globals& globals() {
 // The launch counters (counters_enable / CUDA_EMU_STATS): on/off, and the records not yet taken.
 struct CounterLog {
   std::atomic<bool> on{false};
+  std::atomic<bool> dry_run{false}; // set_dry_run: launches recorded, no block run
   std::mutex m;
   std::vector<LaunchCounters> records;
   std::string path; // CUDA_EMU_STATS: written at exit
@@ -1348,9 +1349,11 @@ cudaError_t launch(const void* kernel, KernelThunk thunk, void* packed_args, dim
   }
   CounterLog& log = counter_log();
   L.counting = log.on.load(std::memory_order_relaxed);
-  if (L.counting)
+  const bool dry = log.dry_run.load(std::memory_order_relaxed);
+  if (L.counting && !dry)
     L.allocs = device_allocations();
-  Pool::get().run(L);
+  if (!dry)
+    Pool::get().run(L);
   ++g.launches;
   if (L.counting) {
     LaunchCounters r = L.total;
@@ -1362,6 +1365,10 @@ cudaError_t launch(const void* kernel, KernelThunk thunk, void* packed_args, dim
     r.block[1] = block.y;
     r.block[2] = block.z;
     r.dynamic_smem = dynamic_smem;
+    if (dry) { // the shape only
+      r.blocks = L.nblocks;
+      r.threads = L.nblocks * L.nthreads;
+    }
     std::lock_guard<std::mutex> lk(log.m);
     log.records.push_back(r);
   }
@@ -1580,6 +1587,9 @@ void counters_enable(bool on) {
 }
 bool counters_enabled() {
   return detail::counter_log().on.load();
+}
+void set_dry_run(bool on) {
+  detail::counter_log().dry_run.store(on);
 }
 std::vector<LaunchCounters> counters_take() {
   auto& log = detail::counter_log();

@@ -163,6 +163,26 @@ TEST_F(Counters, OffUnlessEnabled) {
   EXPECT_TRUE(cuda_emu::counters_take().empty());
 }
 
+// A dry run records the launch's shape and runs no block (the output keeps its bytes).
+TEST_F(Counters, DryRunRecordsTheShapeOnly) {
+  DeviceBuffer<float> in(32 * 8), out(32);
+  out.fill_bytes(0x7f);
+  cuda_emu::set_dry_run(true);
+  const LaunchCounters c = run_counted(strided_copy_kernel, 5, 32, 64,
+                                       static_cast<const float*>(in.get()), out.get(), 1);
+  cuda_emu::set_dry_run(false);
+  EXPECT_EQ(c.grid[0], 5u);
+  EXPECT_EQ(c.block[0], 32u);
+  EXPECT_EQ(c.dynamic_smem, 64u);
+  EXPECT_EQ(c.blocks, 5u);
+  EXPECT_EQ(c.threads, 5u * 32u);
+  EXPECT_EQ(c.gmem_load_requests + c.gmem_store_requests, 0u);
+  std::vector<float> host = out.download();
+  uint32_t bits;
+  std::memcpy(&bits, &host[0], 4);
+  EXPECT_EQ(bits, 0x7f7f7f7fu);
+}
+
 // ---- the model's pure functions -----------------------------------------------------------------
 using cuda_emu::detail::Access;
 using cuda_emu::detail::LaneAccess;
