@@ -85,10 +85,11 @@ template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
   }
 }
 
-std::string launch_configs_json() {
+// The launch configurations as a JSON array.
+std::string launch_configs_array() {
   std::ostringstream o;
   bool first = true;
-  o << "{\"launch_configs\": [";
+  o << "[";
   traits_configs<GenericTraits<float>>(o, first);
   traits_configs<GenericTraits<half_t>>(o, first);
   traits_configs<GenericTraits<bfloat16_t>>(o, first);
@@ -103,7 +104,7 @@ std::string launch_configs_json() {
   config_entry(o, first, "counts_kernel<256>", "all", R, R * sizeof(int64_t), 0);
   config_entry(o, first, "grad_weights_kernel<256>", "all", R, R * sizeof(int64_t), 0);
   config_entry(o, first, "scale_reduce_kernel<256>", "all", R, R * sizeof(float), 0);
-  o << "\n]}\n";
+  o << "\n]";
   return o.str();
 }
 
@@ -409,7 +410,8 @@ int main(int argc, char** argv) {
     depths = {32};
     targets = {4096};
   }
-  if (!configs_path.empty() && !write_file(configs_path, launch_configs_json())) {
+  if (!configs_path.empty() &&
+      !write_file(configs_path, "{\"launch_configs\": " + launch_configs_array() + "}\n")) {
     std::fprintf(stderr, "cannot write %s\n", configs_path.c_str());
     return 1;
   }
@@ -451,7 +453,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < rows.size(); ++i)
       o << (i ? ",\n  " : "\n  ") << rows[i];
     o << "\n], \"launches\": [" << launches.str() << "\n], \"target_launches\": [" << dry.str()
-      << "\n]}\n";
+      << "\n], \"launch_configs\": " << launch_configs_array() << "}\n";
     if (!write_file(json_path, o.str())) {
       std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
       return 1;

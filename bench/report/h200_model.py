@@ -1,0 +1,248 @@
+"""An upper bound on what the fused kernels can reach on an H200, from the kernel report.
+
+Nothing here is a measurement: it turns counts (what the kernels execute, from the emulator, and
+what their machine code looks like, from the static SASS report) into the time those counts need
+at least on an H200 SXM, and that into TFLOP/s at least as high as any real run can reach.  A change
+that lowers a bound has made the kernels worse; one that raises it has removed waste.  Speed claims
+still come only from bench/ on a GPU.
+
+Inputs (keys of the merged kernel-report JSON):
+  launches[]         counted emulated runs at a small shape (n = 256): per kernel launch its tensor
+                     MACs and mma instructions, shared-memory wavefronts, global sectors;
+  target_launches[]  dry runs of the same losses at the target sizes: the grids, blocks and shared
+                     memory the host dispatch really chooses there;
+  launch_configs[]   per kernel x configuration: block, logit tile (block_m x block_n), passes;
+  kernels[]          static, per kernel x configuration x arch: the hot loop's instructions and
+                     tensor instructions, the tile loop's instructions outside it.
+
+Model, per kernel launch at the target size (n, m, d), counts scaled from the emulated shape by
+(n m) / (n_e m_e) (the main kernels' work is proportional to the number of logit tiles; the small
+kernels' traffic by (n + m) / (n_e + m_e), the counts pre-pass's by n m):
+  tensor  = executed MACs x 2 / (the path's tensor rate): mma.sync at half of wgmma's dense rate
+            (2048 bf16/f16 FLOP per clock per SM, TF32 half that), wgmma at the full rate (4096);
+  issue   = (executed mma instructions x (hot-loop instructions / hot-loop tensor instructions)
+             + logit tiles x warps per block x tile-loop instructions outside the hot loop)
+            / (4 warp instructions per clock per SM)   (one issue per clock per SM sub-partition;
+            the epilogue count takes every non-tensor inner loop once: a lower bound);
+  smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM);
+  l2      = global sectors x 32 bytes / 8 TB/s   (H100/H200 measurements report 5.5-7.5 TB/s from
+            L2; 8 is generous);
+  each per-SM term is multiplied by ceil(grid / 132) x 132 / grid (idle SMs when the grid is small,
+  the last partial wave otherwise); the launch takes the largest of the four (perfect overlap).
+The loss's time is the sum over its launches (they run one after another on the stream).
+Clock: 1.83 GHz, so that 132 SMs x 4096 FLOP x 1.83 GHz = 989 TFLOP/s, the H200's dense bf16 spec.
+Not modelled (each would lower the bound further): latencies, occupancy and the pipeline's ability
+to hide them, barriers, L1, register bank conflicts, DRAM (the inputs are read once per tile from
+L2), clock throttling, launch overheads.
+
+The fraction of cuBLAS uses 780 TFLOP/s, the H200 cuBLAS bf16 GEMM rate cited in the Hopper issue
+(measured 760-795); the design's target is fused forward+backward >= 70% of the card's measured
+cuBLAS rate on the Hopper path, >= 50% with mma.sync.
+"""
+
+import math
+
+SMS = 132
+CLOCK_HZ = 1.83e9
+WGMMA_FLOP_PER_CLK_SM = 4096  # dense bf16 / f16
+MMA_SYNC_FRACTION = 0.5  # mma.sync's share of that rate on Hopper
+ISSUE_PER_CLK_SM = 4
+SMEM_WAVEFRONTS_PER_CLK_SM = 1
+L2_BYTES_PER_S = 8e12
+CUBLAS_BF16_TFLOPS = 780.0
+
+CONFIG_OF_DTYPE = {"bf16": "mma_bf16", "f16": "mma_f16", "tf32": "mma_tf32", "f32": "generic_f32"}
+MAIN_KERNELS = ("forward_main_kernel", "grad_kernel")
+
+
+def short_name(demangled):
+    """'void flashnce::kernels::grad_kernel<flashnce::kernels::MmaTraits<...> >(...)' ->
+    'grad_kernel<MmaTraits<...>>'."""
+    s = demangled
+    if s.startswith("void "):
+        s = s[5:]
+    depth = 0
+    for i, c in enumerate(s):  # drop the parameter list: the first '(' outside template brackets
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+        elif c == "(" and depth == 0:
+            s = s[:i]
+            break
+    return s.replace("flashnce::kernels::", "").replace(" ", "")
+
+
+def is_main(name):
+    return name.split("<")[0] in MAIN_KERNELS
+
+
+def tensor_flop_per_clk_sm(dtype, hgmma):
+    """The path's dense rate per SM: wgmma (HGMMA) at the full rate, mma.sync at half; TF32 at half
+    the 16-bit rate; the exact f32 path has no tensor work."""
+    rate = WGMMA_FLOP_PER_CLK_SM * (1.0 if hgmma else MMA_SYNC_FRACTION)
+    return rate / 2 if dtype == "tf32" else rate
+
+
+def find_static(kernels, name, config, d, arch="sm_90"):
+    """The static row of kernel `name` in `config` (the one for depth d when there are several)."""
+    rows = [k for k in kernels if k.get("name") == name and k.get("arch") == arch]
+    for want in (f"{config} d={d}", config):
+        for k in rows:
+            if k.get("config") == want:
+                return k
+    return rows[0] if rows else None
+
+
+def find_config(configs, name, config, d):
+    rows = [c for c in configs if c.get("kernel") == name]
+    for want in (f"{config} d={d}", config):
+        for c in rows:
+            if c.get("config") == want:
+                return c
+    return rows[0] if rows else None
+
+
+def launch_bound(e, t, static, cfg, dtype):
+    """Seconds the target launch `t` needs at least, from the emulated launch `e` of the same kernel
+    at a smaller shape; returns (seconds, the binding term)."""
+    name = short_name(e["kernel"])
+    main = is_main(name)
+    if main:
+        scale = (t["n"] * t["m"]) / (e["n"] * e["m"])
+    elif name.startswith("counts_kernel"):
+        scale = (t["n"] * t["m"]) / (e["n"] * e["m"])
+    else:
+        scale = (t["n"] + t["m"]) / (e["n"] + e["m"])
+    grid = max(1, t["grid"])
+    quant = math.ceil(grid / SMS) * SMS / grid
+    per_sm = SMS * CLOCK_HZ
+    terms = {}
+    hot = static.get("hot_loop") if static else None
+    hgmma = bool(hot) and hot.get("classes", {}).get("hgmma", 0) > 0
+    macs = e["tensor_macs"] * scale
+    if macs > 0:
+        terms["tensor"] = macs * 2 / (tensor_flop_per_clk_sm(dtype, hgmma) * per_sm) * quant
+    if main and hot and hot.get("tensor"):
+        slots = e["mma_instructions"] * scale * hot["instructions"] / hot["tensor"]
+        tile = static.get("tile_loop") or {}
+        epi = tile.get("outside_instructions", tile.get("epilogue_instructions", 0)) or 0
+        if cfg and cfg.get("block_m") and cfg.get("block_n"):
+            tiles = (
+                math.ceil(t["n"] / cfg["block_m"])
+                * math.ceil(t["m"] / cfg["block_n"])
+                * cfg.get("passes", 1)
+            )
+            slots += tiles * (t["block"] // 32) * epi
+        terms["issue"] = slots / (ISSUE_PER_CLK_SM * per_sm) * quant
+    wavefronts = (
+        e["smem_load_wavefronts"] + e["smem_store_wavefronts"]
+    ) * scale
+    if wavefronts > 0:
+        terms["smem"] = wavefronts / (SMEM_WAVEFRONTS_PER_CLK_SM * per_sm) * quant
+    sectors = (e["gmem_load_sectors"] + e["gmem_store_sectors"]) * scale
+    if sectors > 0:
+        terms["l2"] = sectors * 32 / L2_BYTES_PER_S
+    if not terms:
+        return 0.0, "-"
+    binding = max(terms, key=terms.get)
+    return terms[binding], binding
+
+
+def model_rows(report):
+    """One row per loss x dtype x d x target n: the forward and forward+backward bounds."""
+    kernels = report.get("kernels", [])
+    configs = report.get("launch_configs", [])
+    emulated = report.get("launches", [])
+    targets = report.get("target_launches", [])
+    groups = {}
+    for e in emulated:
+        groups.setdefault((e["loss"], e["dtype"], e["d"]), []).append(e)
+    tgroups = {}
+    for t in targets:
+        tgroups.setdefault((t["loss"], t["dtype"], t["d"], t["n"]), []).append(t)
+    rows = []
+    for (loss, dtype, d, n), tl in sorted(tgroups.items()):
+        el = groups.get((loss, dtype, d))
+        if not el:
+            continue
+        config = CONFIG_OF_DTYPE.get(dtype, dtype)
+        seconds = {"forward": 0.0, "backward": 0.0}
+        limits = {"forward": "", "backward": ""}
+        ok = True
+        for phase in ("forward", "backward"):
+            ep = [x for x in el if x["phase"] == phase]
+            tp = [x for x in tl if x["phase"] == phase]
+            if [short_name(x["kernel"]) for x in ep] != [short_name(x["kernel"]) for x in tp]:
+                ok = False  # the dispatch launches other kernels at this size: no pairing
+                break
+            worst = 0.0
+            for e, t in zip(ep, tp):
+                name = short_name(e["kernel"])
+                static = find_static(kernels, name, config, d)
+                cfg = find_config(configs, name, config, d)
+                s, term = launch_bound(e, t, static, cfg, dtype)
+                seconds[phase] += s
+                if is_main(name) and s > worst:
+                    worst = s
+                    limits[phase] = term
+        if not ok:
+            continue
+        m = tl[0]["m"]
+        flop = 2.0 * n * m * d
+        fwd = flop / seconds["forward"] / 1e12 if seconds["forward"] > 0 else None
+        total = seconds["forward"] + seconds["backward"]
+        both = 4 * flop / total / 1e12 if total > 0 else None
+        rows.append(
+            {
+                "loss": loss,
+                "dtype": dtype,
+                "n": n,
+                "m": m,
+                "d": d,
+                "fwd_tflops_bound": fwd,
+                "fwdbwd_tflops_bound": both,
+                "fwd_limit": limits["forward"],
+                "bwd_limit": limits["backward"],
+                "fwdbwd_cublas_fraction": both / CUBLAS_BF16_TFLOPS if both else None,
+            }
+        )
+    return rows
+
+
+def apply(report):
+    """Adds report['h200_model'] (the rows) and returns them as a Markdown table."""
+    rows = model_rows(report)
+    report["h200_model"] = {
+        "assumptions": {
+            "sms": SMS,
+            "clock_hz": CLOCK_HZ,
+            "wgmma_flop_per_clk_sm": WGMMA_FLOP_PER_CLK_SM,
+            "mma_sync_fraction": MMA_SYNC_FRACTION,
+            "issue_per_clk_sm": ISSUE_PER_CLK_SM,
+            "smem_wavefronts_per_clk_sm": SMEM_WAVEFRONTS_PER_CLK_SM,
+            "l2_bytes_per_s": L2_BYTES_PER_S,
+            "cublas_bf16_tflops": CUBLAS_BF16_TFLOPS,
+        },
+        "rows": rows,
+    }
+    if not rows:
+        return "\n(H200 model: no emulated launches to scale; run flashnce_kernel_counters)\n"
+    out = [
+        "",
+        "### H200 upper-bound model (bench/report/h200_model.py; not a measurement)",
+        "",
+        "| loss | dtype | n = m | d | fwd TFLOP/s ≤ | fwd+bwd TFLOP/s ≤ | of cuBLAS 780 | fwd limit | bwd limit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["dtype"] != "bf16":
+            continue  # the JSON has every dtype; the table the headline one
+        fmt = lambda v: f"{v:.0f}" if v is not None else "-"
+        frac = f"{100 * r['fwdbwd_cublas_fraction']:.0f}%" if r["fwdbwd_cublas_fraction"] else "-"
+        nm = f"{r['n']}" if r["n"] == r["m"] else f"{r['n']} x {r['m']}"
+        out.append(
+            f"| {r['loss']} | {r['dtype']} | {nm} | {r['d']} | {fmt(r['fwd_tflops_bound'])} | "
+            f"{fmt(r['fwdbwd_tflops_bound'])} | {frac} | {r['fwd_limit']} | {r['bwd_limit']} |"
+        )
+    return "\n".join(out) + "\n"
