@@ -37,6 +37,11 @@ struct TileShape {
 constexpr TileShape tile_shape(TileConfig c) {
   return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 64}; // same tiles
 }
+// The forward's logit tiles (ForwardMmaTraits for the tensor cores; the backward keeps
+// tile_shape).
+constexpr TileShape forward_tile_shape(TileConfig c) {
+  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{128, 128};
+}
 
 // Forward: norms pre-pass (COSINE / NEG_SQ_DIST), main kernel on fp.grid_rows blocks, column merge
 // (SYMMETRIC), fixed-order reduction (MEAN / SUM).  All on `stream`, asynchronous.

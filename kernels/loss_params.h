@@ -29,6 +29,17 @@ struct Stats {
   int32_t nz;
 };
 
+// Partial statistics of one row (or column) over a part of its logits, kept by the tensor-core
+// forward in the log2 domain (s2 = s * log2(e)): max2 the running maximum of s2 over the
+// normaliser set (-inf while empty), sum = sum of 2^(s2 - max2) over it, pos2 the sum of the
+// positives' s2, npos their count.  |Z| is not kept: the merge derives it from npos.
+struct PartialStats {
+  float max2;
+  float sum;
+  float pos2;
+  int32_t npos;
+};
+
 // The problem, as both directions see it.
 struct ProblemParams {
   const void* a; // n x d, row stride lda (elements), dtype of the instantiation
@@ -64,6 +75,13 @@ struct ForwardParams {
   float* col_loss;    // m (SYMMETRIC)
   int32_t* col_valid; // m (SYMMETRIC)
   int32_t grid_rows;  // G: number of row-blocks of the main kernel
+  // The tensor-core forward (ForwardMmaTraits): a row_groups x col_splits grid; block (g, s) runs
+  // the row tiles g, g + row_groups, ... over the column tiles of split s, and owns
+  // row_partial[s][rows of its tiles] and (SYMMETRIC) col_partial_rows[g][columns of split s].
+  // Both depend on n and m only (never on the device), so results are bitwise the same everywhere.
+  PartialStats* row_partial;      // col_splits x n
+  PartialStats* col_partial_rows; // row_groups x m (SYMMETRIC)
+  int32_t row_groups, col_splits;
 };
 
 // What the gradient kernel needs per row (or per column): G_ij contributions are

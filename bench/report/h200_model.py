@@ -52,7 +52,7 @@ L2_BYTES_PER_S = 8e12
 CUBLAS_BF16_TFLOPS = 780.0
 
 CONFIG_OF_DTYPE = {"bf16": "mma_bf16", "f16": "mma_f16", "tf32": "mma_tf32", "f32": "generic_f32"}
-MAIN_KERNELS = ("forward_main_kernel", "grad_kernel")
+MAIN_KERNELS = ("forward_main_kernel", "forward_mma_kernel", "grad_kernel")
 
 
 def short_name(demangled):

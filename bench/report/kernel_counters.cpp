@@ -167,6 +167,7 @@ struct Sum {
 
 bool main_kernel(const char* name) {
   return std::strstr(name, "forward_main_kernel") != nullptr ||
+         std::strstr(name, "forward_mma_kernel") != nullptr ||
          std::strstr(name, "grad_kernel") != nullptr;
 }
 

@@ -3,10 +3,17 @@
 // chooses the tile configuration, launches, and maps CUDA errors to statuses.  Never allocates,
 // never synchronises; everything is queued on the caller's stream.
 //
-// Workspace (bytes; A(x) = x rounded up to 256; n, m as in the Problem, m = n in self mode;
-// G = grid_rows = the number of row-blocks of the forward main kernel, see below):
-//   forward  = A(4n) + A(4m)            norms (COSINE: inverse norms, NEG_SQ_DIST: squared norms)
+// Workspace (bytes; A(x) = x rounded up to 256; n, m as in the Problem, m = n in self mode):
+//   forward, tensor cores (TileConfig::mma; 128 x 128 tiles, a row_groups x col_splits grid, see
+//   forward_split below):
+//            = A(4n) + A(4m)            norms (COSINE: inverse norms, NEG_SQ_DIST: squared norms)
 //            + A(4n) + A(4n)            per-row loss, per-row validity
+//            + A(16 col_splits n)       per-row partials {max2, sum, pos2, npos}, one per split
+//            + SYMMETRIC ? A(16 row_groups m) + A(4m) + A(4m) : 0
+//                                       per-column partials, one per row group (row_groups <= 128),
+//                                       per-column loss, per-column validity
+//   forward, FFMA (TileConfig::generic; G = grid_rows, the row-blocks of its main kernel):
+//            = A(4n) + A(4m) + A(4n) + A(4n)   as above
 //            + SYMMETRIC ? A(20 G m) + A(4m) + A(4m) : 0
 //                                       per-block column partials {max, sumexp, possum, npos, nz},
 //                                       per-column loss, per-column validity
@@ -16,8 +23,8 @@
 //            + A(12n)                   per-row {lse, weight, 1/|P|}
 //            + SYMMETRIC ? A(12m) : 0   per-column stats
 //            + A(4 ceil(n / 64))        grad_logit_scale partials (one per row tile)
-// G = ceil(n / 64) for ROWS (no column partials), and min(ceil(n / 64), SM count) for SYMMETRIC
-// (the main kernel's 256 threads x 114-163 registers, ptxas -v with CUDA 13.0, allow 1-2
+// FFMA forward: G = ceil(n / 64) for ROWS (no column partials), min(ceil(n / 64), SM count) for
+// SYMMETRIC (the main kernel's 256 threads x 114-163 registers, ptxas -v with CUDA 13.0, allow 1-2
 // resident blocks per SM: at most half the occupancy is traded for half the memory).  The symmetric
 // forward thus needs at most 20 x SMs x m bytes of column partials: O(n + m) for a given device
 // (H100/H200, 132 SMs: 2640 m bytes, e.g. 173 MB at m = 65536, 1% of the naive n x m f32 logits).
@@ -118,6 +125,38 @@ int64_t row_tiles(const Problem& pr, TileConfig c) {
   return (pr.p.n + bm - 1) / bm;
 }
 
+// The tensor-core forward's work split: row_groups x col_splits blocks, block (g, s) running row
+// tiles g, g + row_groups, .. over column split s.  It aims at kForwardBlocks blocks, a constant
+// (4 waves of one block per SM on a 132-SM H100 / H200), never the device's SM count: the partial
+// statistics, and so the results, are then the same on every GPU.  ROWS keeps one group per row
+// tile (no column partials); SYMMETRIC at most kMaxColumnGroups groups (its column partials take
+// 16 row_groups m bytes).  E.g. n = m = 4096 ROWS: 32 x 16 blocks (2 column tiles each); n = m =
+// 65536: 512 x 1; CLIP n = m = 65536: 128 x 4 (128 MB of column partials); MoCo n = 256,
+// m = 65536: 2 x 264.
+constexpr int64_t kForwardBlocks = 528;
+constexpr int64_t kMaxColumnGroups = 128;
+struct ForwardSplit {
+  int32_t row_groups, col_splits;
+};
+constexpr ForwardSplit forward_split(int64_t n, int64_t m, bool symmetric) {
+  const kernels::TileShape t = kernels::forward_tile_shape(TileConfig::mma);
+  const int64_t row_tiles = (n + t.block_m - 1) / t.block_m;
+  const int64_t col_tiles = (m + t.block_n - 1) / t.block_n;
+  const int64_t groups = symmetric && row_tiles > kMaxColumnGroups ? kMaxColumnGroups : row_tiles;
+  int64_t splits = kForwardBlocks / groups;
+  splits = splits > col_tiles ? col_tiles : splits;
+  return ForwardSplit{int32_t(groups), int32_t(splits < 1 ? 1 : splits)};
+}
+static_assert(forward_split(4096, 4096, false).row_groups == 32 &&
+                  forward_split(4096, 4096, false).col_splits == 16 &&
+                  forward_split(65536, 65536, false).col_splits == 1 &&
+                  forward_split(65536, 65536, true).row_groups == 128 &&
+                  forward_split(65536, 65536, true).col_splits == 4 &&
+                  forward_split(256, 65536, false).col_splits == 264 &&
+                  forward_split(1, 1, true).row_groups == 1 &&
+                  forward_split(1, 1, true).col_splits == 1,
+              "the splits documented above");
+
 int32_t grid_rows(const Problem& pr, TileConfig c, const Device& dev) {
   const int64_t tiles = row_tiles(pr, c);
   if (!symmetric(pr))
@@ -178,11 +217,23 @@ ForwardParams forward_params(const Problem& pr, TileConfig c, const Device& dev,
   const size_t n = static_cast<size_t>(pr.p.n), m = static_cast<size_t>(pr.p.m);
   f.row_loss = ws.take<float>(n);
   f.row_valid = ws.take<int32_t>(n);
-  f.grid_rows = grid_rows(pr, c, dev);
-  if (symmetric(pr)) {
-    f.col_partial = ws.take<kernels::Stats>(static_cast<size_t>(f.grid_rows) * m);
-    f.col_loss = ws.take<float>(m);
-    f.col_valid = ws.take<int32_t>(m);
+  if (c == TileConfig::mma) {
+    const ForwardSplit sp = forward_split(pr.p.n, pr.p.m, symmetric(pr));
+    f.row_groups = sp.row_groups;
+    f.col_splits = sp.col_splits;
+    f.row_partial = ws.take<kernels::PartialStats>(static_cast<size_t>(sp.col_splits) * n);
+    if (symmetric(pr)) {
+      f.col_partial_rows = ws.take<kernels::PartialStats>(static_cast<size_t>(sp.row_groups) * m);
+      f.col_loss = ws.take<float>(m);
+      f.col_valid = ws.take<int32_t>(m);
+    }
+  } else {
+    f.grid_rows = grid_rows(pr, c, dev);
+    if (symmetric(pr)) {
+      f.col_partial = ws.take<kernels::Stats>(static_cast<size_t>(f.grid_rows) * m);
+      f.col_loss = ws.take<float>(m);
+      f.col_valid = ws.take<int32_t>(m);
+    }
   }
   *bytes = ws.used();
   return f;

@@ -15,6 +15,15 @@
 #include <cuda_fp16.h>
 #endif
 
+// A device function kept out of line (nvcc's __noinline__; under the emulator the host
+// compiler's attribute: libstdc++'s own __attribute__((__noinline__)) rules out defining the
+// CUDA keyword as a macro there).
+#if defined(CUDA_EMU)
+#define FLASHNCE_NOINLINE __attribute__((noinline))
+#else
+#define FLASHNCE_NOINLINE __noinline__
+#endif
+
 namespace flashnce {
 namespace kernels {
 

@@ -8,6 +8,11 @@ namespace kernels {
 static_assert(MmaTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
                   MmaTraits<bfloat16_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
+static_assert(ForwardMmaTraits<bfloat16_t>::kBlockM ==
+                      forward_tile_shape(TileConfig::mma).block_m &&
+                  ForwardMmaTraits<bfloat16_t>::kBlockN ==
+                      forward_tile_shape(TileConfig::mma).block_n,
+              "forward_tile_shape() must match the traits");
 
 template LaunchResult run_forward<MmaTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
 template LaunchResult run_backward<MmaTraits<bfloat16_t>>(const BackwardParams&, size_t,

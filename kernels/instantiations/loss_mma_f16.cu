@@ -8,6 +8,9 @@ namespace kernels {
 static_assert(MmaTraits<half_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
                   MmaTraits<half_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
+static_assert(ForwardMmaTraits<half_t>::kBlockM == forward_tile_shape(TileConfig::mma).block_m &&
+                  ForwardMmaTraits<half_t>::kBlockN == forward_tile_shape(TileConfig::mma).block_n,
+              "forward_tile_shape() must match the traits");
 
 template LaunchResult run_forward<MmaTraits<half_t>>(const ForwardParams&, cudaStream_t);
 template LaunchResult run_backward<MmaTraits<half_t>>(const BackwardParams&, size_t, cudaStream_t);

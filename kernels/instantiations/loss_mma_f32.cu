@@ -8,6 +8,9 @@ namespace kernels {
 static_assert(MmaTraits<float>::kBlockM == tile_shape(TileConfig::mma).block_m &&
                   MmaTraits<float>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
+static_assert(ForwardMmaTraits<float>::kBlockM == forward_tile_shape(TileConfig::mma).block_m &&
+                  ForwardMmaTraits<float>::kBlockN == forward_tile_shape(TileConfig::mma).block_n,
+              "forward_tile_shape() must match the traits");
 
 template LaunchResult run_forward<MmaTraits<float>>(const ForwardParams&, cudaStream_t);
 template LaunchResult run_backward<MmaTraits<float>>(const BackwardParams&, size_t, cudaStream_t);

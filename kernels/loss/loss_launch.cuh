@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/loss/forward_mma_kernel.cuh"
 #include "kernels/loss/loss_backward_kernel.cuh"
 #include "kernels/loss/loss_forward_kernel.cuh"
 #include "kernels/loss/loss_traits.cuh"
@@ -45,6 +46,25 @@ cudaError_t launch_kernel(void (*kernel)(KernelArgs...), int64_t grid, int block
       return LaunchResult{flashnce_e, name};                                                       \
   } while (0)
 
+// The tensor-core forward's main kernel for the problem's (similarity, LABELS, SYMMETRIC): the
+// compile-time parameters of forward_mma_kernel (12 instantiations per dtype).
+template <class Ft, Similarity kSim, bool kLabels>
+LaunchResult launch_forward_mma(const ForwardParams& fp, cudaStream_t stream) {
+  const int64_t grid = int64_t(fp.row_groups) * fp.col_splits;
+  if (fp.pr.symmetric)
+    FLASHNCE_LAUNCH("forward_mma_kernel", (forward_mma_kernel<Ft, kSim, kLabels, true>), grid,
+                    Ft::kThreads, Ft::kSmem, stream, fp);
+  else
+    FLASHNCE_LAUNCH("forward_mma_kernel", (forward_mma_kernel<Ft, kSim, kLabels, false>), grid,
+                    Ft::kThreads, Ft::kSmem, stream, fp);
+  return LaunchResult{};
+}
+template <class Ft, Similarity kSim>
+LaunchResult launch_forward_mma(const ForwardParams& fp, cudaStream_t stream) {
+  return fp.pr.positives == Positives::labels ? launch_forward_mma<Ft, kSim, true>(fp, stream)
+                                              : launch_forward_mma<Ft, kSim, false>(fp, stream);
+}
+
 template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream_t stream) {
   using T = typename Tr::T;
   constexpr int R = Tr::kReduceThreads;
@@ -53,11 +73,32 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
     const int64_t rows = p.self_mode ? p.n : p.n + p.m;
     FLASHNCE_LAUNCH("row_norms_kernel", row_norms_kernel<T>, (rows + 7) / 8, 256, 0, stream, p);
   }
-  FLASHNCE_LAUNCH("forward_main_kernel", forward_main_kernel<Tr>, fp.grid_rows, Tr::kThreads,
-                  Tr::kForwardSmem, stream, fp);
-  if (p.symmetric)
-    FLASHNCE_LAUNCH("column_merge_kernel", column_merge_kernel<R>, (p.m + R - 1) / R, R, 0, stream,
-                    fp);
+  if constexpr (Tr::kMma) {
+    // Tensor cores: logits in registers, partial statistics merged by stats_finalize_kernel.
+    using Ft = ForwardMmaTraits<T>;
+    LaunchResult r;
+    switch (p.similarity) {
+    case Similarity::dot:
+      r = launch_forward_mma<Ft, Similarity::dot>(fp, stream);
+      break;
+    case Similarity::cosine:
+      r = launch_forward_mma<Ft, Similarity::cosine>(fp, stream);
+      break;
+    case Similarity::neg_sq_dist:
+      r = launch_forward_mma<Ft, Similarity::neg_sq_dist>(fp, stream);
+      break;
+    }
+    if (r.error != cudaSuccess)
+      return r;
+    const int64_t blocks = (p.n + R - 1) / R + (p.symmetric ? (p.m + R - 1) / R : 0);
+    FLASHNCE_LAUNCH("stats_finalize_kernel", stats_finalize_kernel<R>, blocks, R, 0, stream, fp);
+  } else {
+    FLASHNCE_LAUNCH("forward_main_kernel", forward_main_kernel<Tr>, fp.grid_rows, Tr::kThreads,
+                    Tr::kForwardSmem, stream, fp);
+    if (p.symmetric)
+      FLASHNCE_LAUNCH("column_merge_kernel", column_merge_kernel<R>, (p.m + R - 1) / R, R, 0,
+                      stream, fp);
+  }
   if (p.reduction != Reduction::none)
     FLASHNCE_LAUNCH("loss_reduce_kernel", loss_reduce_kernel<R>, 1, R, R * sizeof(int64_t), stream,
                     fp);

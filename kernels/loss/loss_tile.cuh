@@ -150,6 +150,32 @@ template <typename T> __device__ inline int async_copy_width(const T* x, int64_t
 // bytes from the valid base `x`; a group crossing `depth` only its in-range bytes; the rest zero);
 // W = 4 stores an edge group's elements directly, zero outside the matrix.  Either way the stage
 // holds exactly what the plain loader writes.
+// Which stage row the copy index `slot` (= copy / copies-per-row) fills.  A shared-memory phase of
+// cp.async serves 128 bytes (8 lanes x 16 bytes, or 32 lanes x 4 bytes); when a row holds 64
+// bytes of data, two rows share a phase, and with padded rows (e.g. 80 bytes) rows r and r + 1
+// overlap in 4 banks (a 2-way conflict on every copy).  Rows r and r + kPair with kPair * row
+// bytes = 64 mod 128 fill the two halves of the banks instead: slots 2j, 2j + 1 of each group of
+// 2 kPair slots go to rows j and j + kPair.  Identity otherwise (a row per phase, or no such
+// kPair).
+template <int ROW_BYTES, int DATA_BYTES> constexpr int stage_row_pair() {
+  int pair = 0; // the smallest such k, if any
+  for (int k = 31; k >= 1; --k)
+    if (DATA_BYTES == 64 && (k * ROW_BYTES) % 128 == 64)
+      pair = k;
+  return pair;
+}
+template <int kPair, int ROWS> __device__ inline int stage_row(int slot) {
+  if constexpr (kPair > 0) {
+    if constexpr (ROWS % (2 * kPair) == 0) {
+      const int j = slot % (2 * kPair);
+      return slot - j + (j >> 1) + (j & 1) * kPair;
+    }
+  }
+  return slot;
+}
+static_assert(stage_row_pair<80, 64>() == 4 && stage_row_pair<144, 128>() == 0,
+              "80-byte rows pair r with r + 4; rows of 128 data bytes take a phase each");
+
 template <int W, int ROWS, int K, int LD, int THREADS, typename S, typename T>
 __device__ inline void load_tile_rows_async(S* dst, const T* x, int64_t ld, int64_t rows,
                                             int64_t depth, int64_t row0, int64_t k0, int tid) {
@@ -162,7 +188,8 @@ __device__ inline void load_tile_rows_async(S* dst, const T* x, int64_t ld, int6
 #pragma unroll
   for (int q = 0; q < (ROWS * kGroups) / THREADS; ++q) {
     const int idx = tid + q * THREADS;
-    const int r = idx / kGroups;
+    const int r =
+        stage_row<stage_row_pair<LD* int(sizeof(S)), K* int(sizeof(S))>(), ROWS>(idx / kGroups);
     const int k = (idx % kGroups) * kPer;
     const int64_t gr = row0 + r;
     const int64_t gk = k0 + k;

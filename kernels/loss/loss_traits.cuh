@@ -131,6 +131,73 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
                 "fits every sm_80+ GPU (d <= 256 in one gradient pass)");
 };
 
+// Whether 8 rows of `row_bytes` each (an ldmatrix phase: 16 bytes of each) fall in disjoint banks.
+constexpr bool ldmatrix_rows_conflict_free(size_t row_bytes) {
+  unsigned used = 0;
+  for (size_t r = 0; r < 8; ++r)
+    for (size_t w = 0; w < 4; ++w) {
+      const unsigned bank = unsigned((r * row_bytes / 4 + w) % 32);
+      if (used & (1u << bank))
+        return false;
+      used |= 1u << bank;
+    }
+  return true;
+}
+static_assert(ldmatrix_rows_conflict_free(80) && !ldmatrix_rows_conflict_free(64),
+              "80-byte rows are conflict-free, 64-byte rows are not");
+
+// The tensor-core forward with the logits in registers (FlashAttention-2's forward, without the
+// value matrix; forward_mma_kernel.cuh): a block computes 128 x 128 logit tiles with 8 warps in a
+// 4 (rows) x 2 (columns) grid, each warp a 32 x 64 slab of the tile as 2 x 8 mma accumulator
+// fragments (64 f32 registers per lane) on which the online max / sum-exp and the masks run; the
+// depth streams in kChunk-deep stages (64 bytes per operand row) through a kStages-deep cp.async
+// ring that runs across tile boundaries.  Element = bfloat16_t / half_t: m16n8k16; float: TF32
+// m16n8k8 (allow_tf32).
+// Why these sizes (the kernel report's counts, bench/RESULTS.md): per k16 step a warp issues
+// 16 mma for 6 ldmatrix.x4 (the 64 x 64 / 16 x 32 warp layout it replaced: 4 for 3), 1.5 shared
+// wavefronts per mma instead of 3, and a 128 x 128 tile reads 2 x 128 operand rows per 128 x 128
+// x depth MACs (32 -> 64 FLOP per L2 byte).
+template <typename Element> struct ForwardMmaTraits {
+  using T = Element;
+  static constexpr bool kTf32 = sizeof(Element) == 4;
+  static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+  using S = std::conditional_t<kTf32, float, uint16_t>; // shared element: the raw operand bits
+  static constexpr int kWarpsM = 4, kWarpsN = 2;
+  static constexpr int kWarps = kWarpsM * kWarpsN;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kWarpRows = 32, kWarpCols = 64;
+  static constexpr int kMTiles = kWarpRows / 16; // m16 fragments per warp
+  static constexpr int kNTiles = kWarpCols / 8;  // n8 fragments per warp
+  static constexpr int kBlockM = kWarpsM * kWarpRows;
+  static constexpr int kBlockN = kWarpsN * kWarpCols;
+  static constexpr int kChunk = 64 / int(sizeof(S));       // depth per stage: 64 bytes of a row
+  static constexpr int kLd = kChunk + 16 / int(sizeof(S)); // padded row: 80 bytes
+  static constexpr int kK = kTf32 ? 8 : 16;                // depth of one mma
+  static constexpr int kStages = 4;
+  static constexpr size_t kStageBytes = sizeof(S) * size_t(kBlockM + kBlockN) * kLd;
+  // Epilogue scratch: the column partials of the kWarpsM row slabs (SYMMETRIC), the row partials of
+  // the kWarpsN column slabs (the end of a row tile).
+  static constexpr size_t kColScratchBytes = sizeof(PartialStats) * kWarpsM * kBlockN;
+  static constexpr size_t kRowScratchBytes = sizeof(PartialStats) * kBlockM;
+  static constexpr size_t kSmem = kStages * kStageBytes + kColScratchBytes + kRowScratchBytes;
+  static constexpr int kReduceThreads = 256;
+
+  static_assert(kThreads == 256, "launch bounds and the loaders assume 256 threads");
+  static_assert(kWarpRows % 16 == 0 && kWarpCols % 16 == 0, "whole m16 / pairs of n8 fragments");
+  static_assert(kChunk % kK == 0, "whole mma steps per stage");
+  // 80-byte rows: the 8 row addresses of an ldmatrix phase start 20 words apart, in the bank
+  // groups 0, 20, 8, 28, 16, 4, 24, 12: disjoint, conflict-free; 16-byte aligned (cp.async).
+  static_assert((kLd * sizeof(S)) % 16 == 0 && ldmatrix_rows_conflict_free(kLd * sizeof(S)),
+                "stage rows 16-byte aligned, an ldmatrix phase's 8 rows in disjoint banks");
+  static_assert((kBlockM * kChunk * sizeof(S) / 16) % kThreads == 0 &&
+                    (kBlockN * kChunk * sizeof(S) / 16) % kThreads == 0,
+                "each thread issues a whole number of 16-byte copies per stage");
+  static_assert(kStageBytes % 128 == 0, "stages 128-byte aligned");
+  static_assert(kStages >= 2, "at least double buffering");
+  static_assert(kBlockN <= kThreads, "one thread per tile column merges the column partials");
+  static_assert(kSmem <= 99 * 1024, "fits every sm_80+ GPU (sm_86 / sm_89: 99 KB opt-in)");
+};
+
 // Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
 // passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
 // device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes

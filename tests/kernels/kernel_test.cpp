@@ -536,7 +536,8 @@ std::vector<Shape> shapes_for(const Combo& c, size_t index) {
   const int64_t* s =
       (c.pos == FNCE_POSITIVES_DIAGONAL || index % 2 == 0) ? le[index % 5] : any[index % 4];
   out.push_back(Shape{s[0], s[1], s[2], s[2], s[2]});
-  out.push_back(Shape{100, 130, 40, 43, 41});
+  // 2 x 2 tiles of the tensor-core forward (128 x 128, ragged) and 3 x 3 of the 64 x 64 kernels.
+  out.push_back(Shape{140, 150, 40, 43, 41});
   return out;
 }
 
@@ -813,6 +814,43 @@ TEST(Kernels, SymmetricWithMoreRowTilesThanBlocks) {
     const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
     const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
     compare(in, red, got, ref, std::string("n = 8548 symmetric ") + name(red), gl);
+  }
+}
+
+// The tensor-core forward's work split (host/cuda/dispatch.cpp, forward_split): SYMMETRIC with
+// more row tiles (129 of 128 rows) than column groups (128): block 0 folds row tiles 0 and 128
+// into its column partials.
+TEST(Kernels, ForwardRowTilesBeyondColumnGroups) {
+  SKIP_WITHOUT_DEVICE();
+  Combo c = basic(FNCE_SIM_COSINE, FNCE_BF16);
+  c.pos = FNCE_POSITIVES_LABELS;
+  const Inputs in = make_inputs(c, Shape{128 * 128 + 100, 70, 5, 5, 5}, 47);
+  for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE}) {
+    const std::vector<float> gl =
+        make_grad_loss(red, red == FNCE_REDUCTION_NONE ? in.s.n + in.s.m : 1, 49);
+    const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    compare(in, red, got, ref, std::string("n = 16484 symmetric bf16 ") + name(red), gl);
+  }
+}
+
+// Column splits holding several column tiles: 4 row tiles, 140 column tiles over 132 splits, so
+// that a block sweeps one or two column tiles per row tile, ROWS and SYMMETRIC.
+TEST(Kernels, ForwardSplitsOfSeveralColumnTiles) {
+  SKIP_WITHOUT_DEVICE();
+  for (fnceDirection_t dir : {FNCE_DIRECTION_ROWS, FNCE_DIRECTION_SYMMETRIC}) {
+    Combo c = basic(FNCE_SIM_NEG_SQ_DIST, FNCE_F16);
+    c.dir = dir;
+    const Inputs in = make_inputs(c, Shape{500, 128 * 139 + 9, 8, 8, 8}, 53);
+    const fnceReduction_t red = FNCE_REDUCTION_NONE;
+    const std::vector<float> gl =
+        make_grad_loss(red, in.s.n + (dir == FNCE_DIRECTION_SYMMETRIC ? in.s.m : 0), 59);
+    const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
+    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    compare(in, red, got, ref,
+            std::string("n = 500, m = 17801 ") +
+                (dir == FNCE_DIRECTION_SYMMETRIC ? "symmetric" : "rows"),
+            gl);
   }
 }
 
