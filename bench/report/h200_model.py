@@ -20,8 +20,11 @@ Model, per kernel launch at the target size (n, m, d), counts scaled from the em
 kernels' traffic by (n + m) / (n_e + m_e), the counts pre-pass's by n m):
   tensor  = executed MACs x 2 / (the path's tensor rate): mma.sync at half of wgmma's dense rate
             (2048 bf16/f16 FLOP per clock per SM, TF32 half that), wgmma at the full rate (4096);
-  issue   = (executed mma instructions x (hot-loop instructions / hot-loop tensor instructions)
-             + logit tiles x warps per block x tile-loop instructions outside the hot loop)
+  issue   = (executed mma instructions x (instructions / tensor instructions of one steady
+             iteration of the hot loop: the static report's path_steady)
+             + logit tiles x warps per block x the epilogue's instructions: the tile loop's
+             outside the hot loop, or, where the epilogue sits inside the hot loop, the shortest
+             iteration through it minus the steady one)
             / (4 warp instructions per clock per SM)   (one issue per clock per SM sub-partition;
             the epilogue count takes every non-tensor inner loop once: a lower bound);
   smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM);
@@ -84,9 +87,13 @@ def tensor_flop_per_clk_sm(dtype, hgmma):
     return rate / 2 if dtype == "tf32" else rate
 
 
+def same_name(a, b):
+    return "".join(a.split()) == "".join(b.split())
+
+
 def find_static(kernels, name, config, d, arch="sm_90"):
     """The static row of kernel `name` in `config` (the one for depth d when there are several)."""
-    rows = [k for k in kernels if k.get("name") == name and k.get("arch") == arch]
+    rows = [k for k in kernels if same_name(k.get("name", ""), name) and k.get("arch") == arch]
     for want in (f"{config} d={d}", config):
         for k in rows:
             if k.get("config") == want:
@@ -95,7 +102,7 @@ def find_static(kernels, name, config, d, arch="sm_90"):
 
 
 def find_config(configs, name, config, d):
-    rows = [c for c in configs if c.get("kernel") == name]
+    rows = [c for c in configs if same_name(c.get("kernel", ""), name)]
     for want in (f"{config} d={d}", config):
         for c in rows:
             if c.get("config") == want:
@@ -124,9 +131,17 @@ def launch_bound(e, t, static, cfg, dtype):
     if macs > 0:
         terms["tensor"] = macs * 2 / (tensor_flop_per_clk_sm(dtype, hgmma) * per_sm) * quant
     if main and hot and hot.get("tensor"):
-        slots = e["mma_instructions"] * scale * hot["instructions"] / hot["tensor"]
-        tile = static.get("tile_loop") or {}
-        epi = tile.get("outside_instructions", tile.get("epilogue_instructions", 0)) or 0
+        steady = hot.get("path_steady") or {}
+        if steady.get("tensor"):  # one steady iteration: what a chunk of the pipeline executes
+            slots = e["mma_instructions"] * scale * steady["instructions"] / steady["tensor"]
+        else:  # (the whole static body: more than one iteration executes)
+            slots = e["mma_instructions"] * scale * hot["instructions"] / hot["tensor"]
+        epi_path = hot.get("path_epilogue")
+        if epi_path and steady.get("instructions"):  # epilogue inside the main loop
+            epi = max(0, epi_path["instructions"] - steady["instructions"])
+        else:  # epilogue in the tile loop around it
+            tile = static.get("tile_loop") or {}
+            epi = tile.get("epilogue_instructions", 0) or 0
         if cfg and cfg.get("block_m") and cfg.get("block_n"):
             tiles = (
                 math.ceil(t["n"] / cfg["block_m"])
@@ -210,6 +225,43 @@ def model_rows(report):
     return rows
 
 
+def summary_rows(report, rows):
+    """The before/after line of bench/RESULTS.md: per headline loss (bf16, d = 512, n = m =
+    16384) the main kernels' registers and steady hot-loop tensor share on sm_90, the emulated
+    MAC ratios and shared-memory conflict ratios, and the model's bounds."""
+    out = []
+    for loss in ("infonce", "clip"):
+        emu = [e for e in report.get("emulated", [])
+               if e["loss"] == loss and e["dtype"] == "bf16" and e["d"] == 512]
+        mod = [r for r in rows
+               if r["loss"] == loss and r["dtype"] == "bf16" and r["d"] == 512 and r["n"] == 16384]
+        if not emu or not mod:
+            continue
+        kernels = {}
+        for phase in ("forward", "backward"):
+            names = [short_name(x["kernel"]) for x in report.get("launches", [])
+                     if x["loss"] == loss and x["dtype"] == "bf16" and x["d"] == 512
+                     and x["phase"] == phase and is_main(short_name(x["kernel"]))]
+            stat = [find_static(report.get("kernels", []), nm, "mma_bf16", 512) for nm in names]
+            stat = [k for k in stat if k]
+            regs = max((k["registers"] for k in stat), default=None)
+            shares = []
+            for k in stat:
+                h = k.get("hot_loop") or {}
+                st = h.get("path_steady") or {}
+                shares.append(st.get("tensor_share", h.get("tensor_share")))
+            spill = max((k.get("spill_bytes") or 0 for k in stat), default=None)
+            kernels[phase] = (regs, min((x for x in shares if x is not None), default=None), spill)
+        e, m = emu[0], mod[0]
+        out.append({"loss": loss, "fwd_regs": kernels["forward"][0],
+                    "fwd_share": kernels["forward"][1], "bwd_regs": kernels["backward"][0],
+                    "bwd_share": kernels["backward"][1], "fwd_mac": e["fwd_mac_ratio"],
+                    "bwd_mac": e["bwd_mac_ratio"], "fwd_conf": e.get("fwd_smem_conflict_ratio"),
+                    "bwd_conf": e.get("bwd_smem_conflict_ratio"),
+                    "fwd_bound": m["fwd_tflops_bound"], "both_bound": m["fwdbwd_tflops_bound"]})
+    return out
+
+
 def apply(report):
     """Adds report['h200_model'] (the rows) and returns them as a Markdown table."""
     rows = model_rows(report)
@@ -228,7 +280,23 @@ def apply(report):
     }
     if not rows:
         return "\n(H200 model: no emulated launches to scale; run flashnce_kernel_counters)\n"
+    summary = summary_rows(report, rows)
+    report["h200_model"]["summary"] = summary
+    f = lambda v, spec: format(v, spec) if v is not None else "-"
     out = [
+        "",
+        f"### Summary ({report.get('commit', '?')}; bf16, d = 512, n = m = 16384; sm_90)",
+        "",
+        "| loss | fwd regs | fwd steady tensor share | bwd regs | bwd steady tensor share | fwd MACs / nmd | bwd MACs / nmd | fwd smem conflicts | bwd smem conflicts | fwd TFLOP/s ≤ | fwd+bwd TFLOP/s ≤ |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in summary:
+        out.append(
+            f"| {r['loss']} | {f(r['fwd_regs'], 'd')} | {f(r['fwd_share'], '.3f')} | "
+            f"{f(r['bwd_regs'], 'd')} | {f(r['bwd_share'], '.3f')} | {f(r['fwd_mac'], '.2f')} | "
+            f"{f(r['bwd_mac'], '.2f')} | {f(r['fwd_conf'], '.3f')} | {f(r['bwd_conf'], '.3f')} | "
+            f"{f(r['fwd_bound'], '.0f')} | {f(r['both_bound'], '.0f')} |")
+    out += [
         "",
         "### H200 upper-bound model (bench/report/h200_model.py; not a measurement)",
         "",

@@ -75,14 +75,33 @@ template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
   const std::string traits =
       std::string(Tr::kMma ? "MmaTraits<" : "GenericTraits<") + traits_dtype<Tr>() + ">";
   const std::string cfg = config_name<Tr>();
-  config_entry(o, first, "forward_main_kernel<" + traits + ">", cfg, Tr::kThreads, Tr::kForwardSmem,
-               0, Tr::kBlockM, Tr::kBlockN);
+  if constexpr (!Tr::kMma) // (the tensor cores' forward: forward_mma_configs)
+    config_entry(o, first, "forward_main_kernel<" + traits + ">", cfg, Tr::kThreads,
+                 Tr::kForwardSmem, 0, Tr::kBlockM, Tr::kBlockN);
   for (int64_t d : {128, 512, 1024}) {
     const int64_t cols = grad_pass_columns<Tr>(d, kH200SmemOptin);
     const size_t smem = Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM * size_t(cols);
     config_entry(o, first, "grad_kernel<" + traits + ">", cfg + " d=" + std::to_string(d),
                  Tr::kThreads, smem, d, Tr::kBlockM, Tr::kBlockN, (d + cols - 1) / cols);
   }
+}
+
+// The tensor-core forward: one kernel per (similarity, LABELS, SYMMETRIC), named as c++filt
+// spells the instantiation.
+template <class Ft> void forward_mma_configs(std::ostringstream& o, bool& first) {
+  const char* t = std::is_same_v<typename Ft::T, float>    ? "float"
+                  : std::is_same_v<typename Ft::T, half_t> ? "half_t"
+                                                           : "bfloat16_t";
+  const std::string cfg = std::is_same_v<typename Ft::T, float>    ? "mma_tf32"
+                          : std::is_same_v<typename Ft::T, half_t> ? "mma_f16"
+                                                                   : "mma_bf16";
+  for (int sim = 0; sim < 3; ++sim)
+    for (const char* labels : {"false", "true"})
+      for (const char* sym : {"false", "true"})
+        config_entry(o, first,
+                     std::string("forward_mma_kernel<ForwardMmaTraits<") + t + ">, (Similarity)" +
+                         std::to_string(sim) + ", " + labels + ", " + sym + ">",
+                     cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN);
 }
 
 // The launch configurations as a JSON array.
@@ -96,10 +115,14 @@ std::string launch_configs_array() {
   traits_configs<MmaTraits<float>>(o, first);
   traits_configs<MmaTraits<half_t>>(o, first);
   traits_configs<MmaTraits<bfloat16_t>>(o, first);
+  forward_mma_configs<ForwardMmaTraits<float>>(o, first);
+  forward_mma_configs<ForwardMmaTraits<half_t>>(o, first);
+  forward_mma_configs<ForwardMmaTraits<bfloat16_t>>(o, first);
   constexpr int R = GenericTraits<float>::kReduceThreads;
   for (const char* t : {"float", "half_t", "bfloat16_t"})
     config_entry(o, first, std::string("row_norms_kernel<") + t + ">", "all", 256, 0, 0);
   config_entry(o, first, "column_merge_kernel<256>", "all", R, 0, 0);
+  config_entry(o, first, "stats_finalize_kernel<256>", "all", R, 0, 0);
   config_entry(o, first, "loss_reduce_kernel<256>", "all", R, R * sizeof(int64_t), 0);
   config_entry(o, first, "counts_kernel<256>", "all", R, R * sizeof(int64_t), 0);
   config_entry(o, first, "grad_weights_kernel<256>", "all", R, R * sizeof(int64_t), 0);

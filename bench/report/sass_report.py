@@ -336,7 +336,10 @@ def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
     block, over forward edges inside the body only (inner loops count one trip):
       "min" / "max": the shortest / longest such path;
       "steady": the shortest one that also passes a block issuing a global load (LDG, LDGSTS,
-                UTMALDG, ...): a prefetching pipeline loads in every iteration but the last.
+                UTMALDG, ...): a prefetching pipeline loads in every iteration but the last;
+      "epilogue": the shortest one that passes a block with a MUFU (exp2 / log): a kernel whose
+                tile epilogue sits in the same loop as its main loop (the tensor-core forward)
+                runs it at the end of each tile; epilogue - steady is a lower bound on its cost.
     A key is missing when no such path exists (e.g. an indirect branch in the way)."""
     body = [b for b in blocks if loop.start <= b.start and b.end <= loop.end]
     if not body or body[0].start != loop.start:
@@ -345,6 +348,8 @@ def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
     h = pos.get(hot.start)
     loads = [any(instrs[i].base in GLOBAL_LOADS and counted(instrs[i])
                  for i in range(b.first, b.last + 1)) for b in body]
+    mufu = [any(instrs[i].base == "MUFU" and counted(instrs[i])
+                for i in range(b.first, b.last + 1)) for b in body]
 
     def successors(k: int) -> list[int]:
         last = instrs[body[k].last]
@@ -361,23 +366,27 @@ def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
     if h is None or not latches:
         return {}
 
-    def sweep(better) -> list[dict[tuple[bool, bool], tuple[int, int]]]:
-        # best[k][(passed hot, passed a load)] = best (instructions, tensor) header..k inclusive
+    def sweep(better) -> list[dict[tuple[bool, bool, bool], tuple[int, int]]]:
+        # best[k][(passed hot, passed a load, passed a MUFU)] = best (instructions, tensor)
+        # header..k inclusive
         best: list[dict] = [dict() for _ in body]
-        best[0][(h == 0, loads[0])] = (body[0].instructions, body[0].tensor)
+        best[0][(h == 0, loads[0], mufu[0])] = (body[0].instructions, body[0].tensor)
         for k in range(len(body)):
-            for (ph, pl), (n, t) in list(best[k].items()):
+            for (ph, pl, pm), (n, t) in list(best[k].items()):
                 for s in successors(k):
-                    state = (ph or s == h, pl or loads[s])
+                    state = (ph or s == h, pl or loads[s], pm or mufu[s])
                     cand = (n + body[s].instructions, t + body[s].tensor)
                     if state not in best[s] or better(cand, best[s][state]):
                         best[s][state] = cand
         return best
 
     out = {}
-    for key, better, states in (("min", lambda a, b: a[0] < b[0], [(True, False), (True, True)]),
-                                ("max", lambda a, b: a[0] > b[0], [(True, False), (True, True)]),
-                                ("steady", lambda a, b: a[0] < b[0], [(True, True)])):
+    anyb = (False, True)
+    for key, better, states in (
+            ("min", lambda a, b: a[0] < b[0], [(True, x, y) for x in anyb for y in anyb]),
+            ("max", lambda a, b: a[0] > b[0], [(True, x, y) for x in anyb for y in anyb]),
+            ("steady", lambda a, b: a[0] < b[0], [(True, True, y) for y in anyb]),
+            ("epilogue", lambda a, b: a[0] < b[0], [(True, x, True) for x in anyb])):
         best = sweep(better)
         found = [best[l][s] for l in latches for s in states if s in best[l]]
         if found:
@@ -515,7 +524,7 @@ def analyse_function(instrs: list[Instr]) -> dict:
              "calls": sum(1 for x in body if x.base == "CALL" and counted(x)),
              "hot_block": {"start": hexo(hot_block.start), "end": hexo(hot_block.end),
                            "instructions": hot_block.instructions, "tensor": hot_block.tensor},
-             "path_min": None, "path_max": None, "path_steady": None}
+             "path_min": None, "path_max": None, "path_steady": None, "path_epilogue": None}
     for key, (n, t) in iteration_paths(instrs, blocks, hot, hot_block).items():
         entry["path_" + key] = {"instructions": n, "tensor": t, "tensor_share": share(t, n)}
     out["hot_loop"] = entry

@@ -75,6 +75,24 @@ VARIANTS = [
     "EXIT",                                      # 0x0d0
 ]
 
+# The tensor-core forward's shape: one loop over (tile, chunk) items [0x10, 0xb0] whose last chunk
+# of a tile runs the epilogue (3 instructions with a MUFU) inside the same loop.
+FUSED = [
+    "MOV R0, RZ",                                # 0x000
+    "LDGSTS.E.BYPASS.128 [R6], desc[UR4][R2.64]",  # 0x010 head: the prefetch
+    "LDSM.16.M88.4 R8, [R6]",                    # 0x020 hot block
+    "HMMA.16816.F32.BF16 R12, R8, R10, R12",     # 0x030
+    "HMMA.16816.F32.BF16 R16, R8, R11, R16",     # 0x040
+    "@!P0 BRA 0x90",                             # 0x050 not the tile's last chunk
+    "FMUL R12, R12, R20",                        # 0x060 epilogue
+    "MUFU.EX2 R12, R12",                         # 0x070
+    "FADD R21, R21, R12",                        # 0x080
+    "IADD3 R0, R0, 0x1, RZ",                     # 0x090
+    "ISETP.NE.AND P1, PT, R0, R1, PT",           # 0x0a0
+    "@P1 BRA 0x10",                              # 0x0b0 back-edge
+    "EXIT",                                      # 0x0c0
+]
+
 
 def functions(body, name="_Z1kv"):
     arch, fns = S.parse_sass(sass(name, body))
@@ -191,6 +209,17 @@ class LoopTest(unittest.TestCase):
         self.assertEqual(h["path_max"]["instructions"], 11)
         self.assertEqual(h["path_steady"]["instructions"], 9)
         self.assertIsNone(S.analyse_function(ins)["tile_loop"])
+
+    def test_epilogue_path(self):
+        _, ins = functions(FUSED)
+        h = S.analyse_function(ins)["hot_loop"]
+        # steady: every block but the epilogue (8); epilogue: the same with its 3 instructions
+        self.assertEqual(h["path_steady"]["instructions"], 8)
+        self.assertEqual(h["path_epilogue"]["instructions"], 11)
+        self.assertEqual(h["path_epilogue"]["tensor"], 2)
+        # a loop without MUFU has no epilogue path
+        _, ins = functions(VARIANTS)
+        self.assertIsNone(S.analyse_function(ins)["hot_loop"]["path_epilogue"])
 
     def test_no_loop(self):
         _, ins = functions(["HMMA.16816.F32.BF16 R8, R4, R6, R8", "EXIT"])
