@@ -86,19 +86,26 @@ public:
   }
 
   // ga_i += g·∂sim_ij/∂a_i and gb_j += g·∂sim_ij/∂b_j (each may be NULL).  `sim_ij` as from sim().
-  void add_sim_gradient(int64_t i, int64_t j, double sim_ij, double g, double* ga_i,
-                        double* gb_j) const {
+  // round_bits > 0 (GradRounding): the coefficient of the other side's vector, the product that a
+  // gradient GEMM computes, is rounded to that many significant bits, as a GEMM on 16-bit (TF32)
+  // operands does with it (COSINE: g times the other side's inverse norm, the kernels' operand);
+  // the terms along the own vector (COSINE's projection, NEG_SQ_DIST's row sum) stay exact.
+  void add_sim_gradient(int64_t i, int64_t j, double sim_ij, double g, double* ga_i, double* gb_j,
+                        int round_bits = 0) const {
     const double* x = a_ + i * d_;
     const double* y = b_ + j * d_;
+    auto r = [&](double v) { return round_bits > 0 ? round_significant(v, round_bits) : v; };
     switch (p_.similarity) {
-    case FNCE_SIM_DOT:
+    case FNCE_SIM_DOT: {
+      const double gr = r(g);
       for (int64_t k = 0; k < d_; ++k) {
         if (ga_i)
-          ga_i[k] += g * y[k];
+          ga_i[k] += gr * y[k];
         if (gb_j)
-          gb_j[k] += g * x[k];
+          gb_j[k] += gr * x[k];
       }
       break;
+    }
     case FNCE_SIM_COSINE: {
       // sim = x·y / (nx·ny), nx = max(‖x‖, eps):
       //   ∂sim/∂x = y/(nx·ny) − sim·x/nx²   (the second term only where ‖x‖ > eps: below it the
@@ -107,24 +114,27 @@ public:
       const double ny = std::max(b_norm_[j], kCosineEps);
       const double cx = a_norm_[i] > kCosineEps ? sim_ij / (nx * nx) : 0.0;
       const double cy = b_norm_[j] > kCosineEps ? sim_ij / (ny * ny) : 0.0;
+      const double ga_y = r(g / ny) / nx, gb_x = r(g / nx) / ny; // (g / ny) / nx = g / (nx ny)
       for (int64_t k = 0; k < d_; ++k) {
         if (ga_i)
-          ga_i[k] += g * (y[k] / (nx * ny) - cx * x[k]);
+          ga_i[k] += ga_y * y[k] - g * cx * x[k];
         if (gb_j)
-          gb_j[k] += g * (x[k] / (nx * ny) - cy * y[k]);
+          gb_j[k] += gb_x * x[k] - g * cy * y[k];
       }
       break;
     }
     case FNCE_SIM_NEG_SQ_DIST:
-    default:
+    default: {
       // sim = −‖x − y‖²: ∂sim/∂x = −2(x − y), ∂sim/∂y = 2(x − y).
+      const double gr = r(g);
       for (int64_t k = 0; k < d_; ++k) {
         if (ga_i)
-          ga_i[k] += g * (-2.0 * (x[k] - y[k]));
+          ga_i[k] += -2.0 * g * x[k] + 2.0 * gr * y[k];
         if (gb_j)
-          gb_j[k] += g * (2.0 * (x[k] - y[k]));
+          gb_j[k] += 2.0 * gr * x[k] - 2.0 * g * y[k];
       }
       break;
+    }
     }
   }
 
@@ -361,7 +371,16 @@ ForwardF64 forward_f64(const Problem& pr, const InputsF64& in) {
   return out;
 }
 
-BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* grad_loss) {
+double round_significant(double x, int bits) {
+  if (!std::isfinite(x) || x == 0.0)
+    return x;
+  int e = 0;
+  const double m = std::frexp(x, &e); // x = m 2^e, |m| in [0.5, 1)
+  return std::ldexp(std::nearbyint(std::ldexp(m, bits)), e - bits);
+}
+
+BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* grad_loss,
+                         GradRounding rounding) {
   const fnceLossParams& p = pr.p;
   const int64_t n = p.n, m = p.m, d = p.d;
   BackwardF64 out;
@@ -431,7 +450,8 @@ BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* g
         continue; // no contribution (NaN compares unequal and is propagated)
       grad_scale += g * sim;
       // ∂s_ij/∂a_i = scale·∂sim_ij/∂a_i.
-      pairs.add_sim_gradient(i, j, sim, pairs.scale() * g, &out.grad_a[i * d], &grad_b[j * d]);
+      pairs.add_sim_gradient(i, j, sim, pairs.scale() * g, &out.grad_a[i * d], &grad_b[j * d],
+                             static_cast<int>(rounding));
     }
   }
   out.grad_logit_scale = grad_scale;

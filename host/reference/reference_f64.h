@@ -42,10 +42,18 @@ struct BackwardF64 {
   double grad_logit_scale = 0.0;
 };
 
+// The gradient as the naive implementation computes it in a 16-bit (or TF32) dtype: every
+// G_ij = dL/ds_ij rounded to nearest (even) with that many significant bits before it multiplies
+// the inputs (bf16: 8, f16 and TF32: 11; exponent range not modelled).  DESIGN §5 bounds the
+// kernels' gradient error by twice the error this rounding causes.  none: exact (the oracle).
+enum class GradRounding { none = 0, bf16 = 8, f16 = 11, tf32 = 11 };
+double round_significant(double x, int bits);
+
 // May throw std::bad_alloc (the public wrappers turn it into a status).
 ForwardF64 forward_f64(const Problem& pr, const InputsF64& in);
 // grad_loss: pr.loss_count values.
-BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* grad_loss);
+BackwardF64 backward_f64(const Problem& pr, const InputsF64& in, const double* grad_loss,
+                         GradRounding rounding = GradRounding::none);
 
 } // namespace reference
 } // namespace flashnce

@@ -20,7 +20,7 @@
 // (an f32 accumulator in shared memory, as wide as the device's shared memory allows: one pass up
 // to d = 768 on an H100, see grad_pass_columns); each pass recomputes the logit tiles.  The logit
 // tiles' operands are double-buffered with cp.async / ldmatrix as in the forward; with MmaTraits
-// the product G x Y runs on tensor cores too (grad_gemm_mma: G split into hi + lo operand words).
+// the product G x Y runs on tensor cores too (grad_gemm_mma: G as one operand of the input's type).
 #pragma once
 
 #include <cstdint>
@@ -132,7 +132,7 @@ __device__ inline float g_term(const GradStats& st, float s, uint8_t f) {
 // (f16 tensor-core gradient: k = 141 - e for amax's biased exponent e, so amax * 2^k < 2^15 and the
 // hi half never overflows f16's 65504).  Hazards: amax = 0 or f32-subnormal would need k > 126,
 // whose inverse 2^-k is not a normal f32: k is capped at 126 (such rows are ~0 anyway); a NaN
-// coefficient never reaches amax (fmaxf drops NaN) and stays NaN through the split.
+// coefficient never reaches amax (fmaxf drops NaN) and stays NaN through the rounding.
 __device__ inline float f16_row_scale(float amax) {
   int k = 141 - int(float_bits(amax) >> 23); // amax >= 0: the sign bit is clear
   k = k > 126 ? 126 : k;                     // k >= 141 - 255 = -114 (inf / NaN)
@@ -166,25 +166,28 @@ __device__ inline void grad_y_load(void* buf, int st, int y_width, const typenam
 // double-buffered: step st + 1 is in flight while step st is multiplied.  The caller has issued
 // step 0 into ybuf[0] (before computing C, so that copy overlaps the coefficients).  16-bit B
 // fragments by ldmatrix.trans, TF32 by 32-bit loads.
-// The coefficients are f32; the tensor cores take 16-bit / TF32 operands, so each is split into
-// hi + lo words and both are multiplied (products with an exact Y are exact in f32):
-//   bf16: G = hi + lo + O(2^-17 |G|); Y (bf16 input) exact.
-//   f16 : tile row r is scaled by 2^k_r (f16_row_scale of its max |G|, precomputed in row_scale):
-//         G 2^k = hi + lo + O(2^-22 |G| 2^k) while lo is a normal f16, else an absolute
-//         O(2^-25) (2^-40 of the row's largest); the row's product is scaled back by 2^-k_r.
-//   TF32: G = hi + lo + O(2^-22 |G|); Y rounded to TF32 (the rounding allow_tf32 accepts).
-// So the gradient keeps f32-grade accuracy of the coefficients, as the FFMA path.  Warps as in the
-// logit GEMM: 16 x 32 slabs (4 n8 fragments).
+// The coefficients G enter the tensor cores as one operand of the input's type, as
+// FlashAttention does with dS and as the naive implementation does with its dlogits (DESIGN
+// §5: the error of the computation done naively in that dtype):
+//   bf16: G rounded to bf16 (8 significant bits); Y (bf16 input) exact;
+//   f16 : tile row r scaled by 2^k_r (f16_row_scale of its max |G|, precomputed in row_scale) and
+//         rounded to f16 (11 bits; the scale keeps G inside f16's range and its small values
+//         normal down to 2^-14 of the row's largest), the row's product scaled back by 2^-k_r;
+//   TF32: G and Y rounded to TF32 (10 bits: the rounding allow_tf32 accepts).
+// Warps as in the logit GEMM: 16 x 32 slabs (4 n8 fragments); the A pairs of C are 64-bit loads
+// from rows kStageLd apart (conflict-free, loss_traits.cuh), the fragments' sums 64-bit
+// read-modify-writes of accumulator rows acc_ld = pass columns + kAccPad apart.
 template <class Tr>
-__device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const float* C,
+__device__ inline void grad_gemm_mma(float* acc_s, int acc_ld, int subs, const float* C,
                                      const float* row_scale, void* ybuf0, void* ybuf1, int y_width,
                                      const typename Tr::T* y, int64_t ldy, int64_t rows_y,
                                      int64_t d, int64_t col0, int64_t dc, int tid) {
   using T = typename Tr::T;
   using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
-  constexpr int SN = BN + 1, KY = Tr::kGradRows, LDY = Tr::kGradLd, kSteps = BN / KY;
+  constexpr int SN = Tr::kStageLd, KY = Tr::kGradRows, LDY = Tr::kGradLd, kSteps = BN / KY;
   static_assert(BM == 64 && BD == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
+  static_assert(SN % 2 == 0 && Tr::kAccPad % 2 == 0, "64-bit pair accesses stay aligned");
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
@@ -212,27 +215,19 @@ __device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const floa
       }
     }
     if constexpr (Tr::kTf32) {
-      auto split = [](float v, uint32_t& hi, uint32_t& lo) {
-        hi = float_to_tf32(v);
-        lo = float_to_tf32(v - bits_float(hi)); // exact remainder (hi has the low 13 bits zero)
-      };
 #pragma unroll
       for (int kk = 0; kk < KY; kk += 8) {
         // m16n8k8 A: a0 (row g, k t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4).
         const float* r0 = C + (wm + g) * SN + k0 + kk + t;
         const float* r1 = C + (wm + g + 8) * SN + k0 + kk + t;
-        uint32_t ahi[4], alo[4];
-        split(r0[0], ahi[0], alo[0]);
-        split(r1[0], ahi[1], alo[1]);
-        split(r0[4], ahi[2], alo[2]);
-        split(r1[4], ahi[3], alo[3]);
+        const uint32_t a[4] = {float_to_tf32(r0[0]), float_to_tf32(r1[0]), float_to_tf32(r0[4]),
+                               float_to_tf32(r1[4])};
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
           // B (k x n): b0 (k t, n g), b1 (k t + 4, n g); Ys is [k][n].
           const float* bcol = Ys + (kk + t) * LDY + wn + nt * 8 + g;
           const uint32_t b[2] = {float_to_tf32(bcol[0]), float_to_tf32(bcol[4 * LDY])};
-          mma_m16n8k8_tf32(c[nt], ahi, b, c[nt]);
-          mma_m16n8k8_tf32(c[nt], alo, b, c[nt]);
+          mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
         }
       }
     } else {
@@ -240,13 +235,15 @@ __device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const floa
 #pragma unroll
       for (int kk = 0; kk < KY; kk += 16) {
         // m16n8k16 A pairs: a0 (row g, k 2t..2t+1), a1 (g + 8, ..), a2 (g, 2t + 8..), a3.
-        const float* r0 = C + (wm + g) * SN + k0 + kk + 2 * t;
-        const float* r1 = C + (wm + g + 8) * SN + k0 + kk + 2 * t;
-        uint32_t ahi[4], alo[4];
-        split_pair<T>(r0[0] * s0, r0[1] * s0, ahi[0], alo[0]);
-        split_pair<T>(r1[0] * s1, r1[1] * s1, ahi[1], alo[1]);
-        split_pair<T>(r0[8] * s0, r0[9] * s0, ahi[2], alo[2]);
-        split_pair<T>(r1[8] * s1, r1[9] * s1, ahi[3], alo[3]);
+        const float2 p00 = *reinterpret_cast<const float2*>(C + (wm + g) * SN + k0 + kk + 2 * t);
+        const float2 p10 =
+            *reinterpret_cast<const float2*>(C + (wm + g + 8) * SN + k0 + kk + 2 * t);
+        const float2 p01 =
+            *reinterpret_cast<const float2*>(C + (wm + g) * SN + k0 + kk + 2 * t + 8);
+        const float2 p11 =
+            *reinterpret_cast<const float2*>(C + (wm + g + 8) * SN + k0 + kk + 2 * t + 8);
+        const uint32_t a[4] = {pack2<T>(p00.x * s0, p00.y * s0), pack2<T>(p10.x * s1, p10.y * s1),
+                               pack2<T>(p01.x * s0, p01.y * s0), pack2<T>(p11.x * s1, p11.y * s1)};
 #pragma unroll
         for (int np = 0; np < 2; ++np) {
           // B of n8 tiles 2np and 2np + 1 from Ys [k][n] by ldmatrix.trans: matrices (k 0-7,
@@ -257,31 +254,32 @@ __device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const floa
           const uint32_t b0[2] = {bb[0], bb[1]};
           const uint32_t b1[2] = {bb[2], bb[3]};
           if constexpr (Tr::kBf16) {
-            mma_m16n8k16_bf16(c[2 * np], ahi, b0, c[2 * np]);
-            mma_m16n8k16_bf16(c[2 * np], alo, b0, c[2 * np]);
-            mma_m16n8k16_bf16(c[2 * np + 1], ahi, b1, c[2 * np + 1]);
-            mma_m16n8k16_bf16(c[2 * np + 1], alo, b1, c[2 * np + 1]);
+            mma_m16n8k16_bf16(c[2 * np], a, b0, c[2 * np]);
+            mma_m16n8k16_bf16(c[2 * np + 1], a, b1, c[2 * np + 1]);
           } else {
-            mma_m16n8k16_f16(c[2 * np], ahi, b0, c[2 * np]);
-            mma_m16n8k16_f16(c[2 * np], alo, b0, c[2 * np]);
-            mma_m16n8k16_f16(c[2 * np + 1], ahi, b1, c[2 * np + 1]);
-            mma_m16n8k16_f16(c[2 * np + 1], alo, b1, c[2 * np + 1]);
+            mma_m16n8k16_f16(c[2 * np], a, b0, c[2 * np]);
+            mma_m16n8k16_f16(c[2 * np + 1], a, b1, c[2 * np + 1]);
           }
         }
       }
     }
     if (k0 + KY == BN) {
       // Undo the rows' scales (exact: powers of two) and add the fragment-owned accumulator
-      // elements (the epilogue reads them after a barrier).
+      // pairs (the epilogue reads them after a barrier).
       const float i0 = Tr::kGradRowScale ? inverse_pow2(s0) : 1.0f;
       const float i1 = Tr::kGradRowScale ? inverse_pow2(s1) : 1.0f;
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         const int col = sub * BD + wn + nt * 8 + 2 * t;
-        acc_s[(wm + g) * bda + col] += c[nt][0] * i0;
-        acc_s[(wm + g) * bda + col + 1] += c[nt][1] * i0;
-        acc_s[(wm + g + 8) * bda + col] += c[nt][2] * i1;
-        acc_s[(wm + g + 8) * bda + col + 1] += c[nt][3] * i1;
+        float2* const q0 = reinterpret_cast<float2*>(acc_s + (wm + g) * acc_ld + col);
+        float2* const q1 = reinterpret_cast<float2*>(acc_s + (wm + g + 8) * acc_ld + col);
+        float2 v0 = *q0, v1 = *q1;
+        v0.x += c[nt][0] * i0;
+        v0.y += c[nt][1] * i0;
+        v1.x += c[nt][2] * i1;
+        v1.y += c[nt][3] * i1;
+        *q0 = v0;
+        *q1 = v1;
       }
     }
   }
@@ -290,11 +288,11 @@ __device__ inline void grad_gemm_mma(float* acc_s, int bda, int subs, const floa
 // FFMA gradient GEMM: acc_s[:, sub] += C[BM x BN] * Y[BN x BD], BK rows of Y at a time through
 // shared memory, a kThreadM x kThreadN register micro-tile per thread.
 template <class Tr>
-__device__ inline void grad_gemm_ffma(float* acc_s, int bda, const float* C, float* Ys,
+__device__ inline void grad_gemm_ffma(float* acc_s, int acc_ld, const float* C, float* Ys,
                                       const typename Tr::T* y, int64_t ldy, int64_t rows_y,
                                       int64_t d, int64_t col0, int64_t dsub, int sub, int tid) {
   constexpr int BN = Tr::kBlockN, BK = Tr::kBlockK, BD = Tr::kBlockD;
-  constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN, SN = BN + 1;
+  constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN, SN = Tr::kStageLd;
   const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
   float acc[TM][TN];
 #pragma unroll
@@ -335,7 +333,7 @@ __device__ inline void grad_gemm_ffma(float* acc_s, int bda, const float* C, flo
   for (int i = 0; i < TM; ++i)
 #pragma unroll
     for (int j = 0; j < TN; ++j)
-      acc_s[(ty + i * Tr::kThreadsM) * bda + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
+      acc_s[(ty + i * Tr::kThreadsM) * acc_ld + sub * BD + tx + j * Tr::kThreadsN] += acc[i][j];
 }
 
 // Gradient kernel: one block per row tile of the launch's rows (a, or b when transposed).
@@ -347,7 +345,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   using T = typename Tr::T;
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, BD = Tr::kBlockD;
   constexpr int TM = Tr::kThreadM, TN = Tr::kThreadN;
-  constexpr int SN = BN + 1;
+  constexpr int SN = Tr::kStageLd;
   const ProblemParams& p = bp.pr;
   const bool tr = bp.transposed != 0;
   const bool sym = p.symmetric != 0;
@@ -366,11 +364,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   GradStats* c_col = c_row + BN;                                 // column stats of it
   float* norm_r = reinterpret_cast<float*>(c_col + BN);
   float* norm_c = norm_r + BM;
-  float* row_sum = norm_c + BN;          // [BM]
-  float* row_dot = row_sum + BM;         // [BM]
-  float* red = row_dot + BM;             // [kThreads]
-  float* row_scale = red + Tr::kThreads; // [BM]: per-row coefficient scales (kGradRowScale)
-  float* acc_s = row_scale + BM;         // [BM][bda]: the f32 gradient accumulator of this pass
+  float* row_sum = norm_c + BN;    // [BM]
+  float* row_dot = row_sum + BM;   // [BM]
+  float* row_scale = row_dot + BM; // [BM]: per-row coefficient scales (kGradRowScale)
+  float* acc_s = row_scale + BM;   // [BM][acc_ld]: the f32 gradient accumulator of this pass
 
   const int tid = threadIdx.x;
   const int ty = tid / Tr::kThreadsN;
@@ -405,6 +402,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
   // Each pass covers bda columns of d (a multiple of BD) and recomputes the logit tiles.
   const int bda = bp.grad_pass_cols;
+  const int acc_ld = bda + Tr::kAccPad; // (padded rows: loss_traits.cuh)
   const int64_t chunks = out != nullptr ? (p.d + bda - 1) / bda : 1;
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t dc = ch * bda;
@@ -418,7 +416,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j)
-          acc_s[(ty + i * Tr::kThreadsM) * bda + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
+          acc_s[(ty + i * Tr::kThreadsM) * acc_ld + sub * BD + tx + j * Tr::kThreadsN] = 0.0f;
     float gs = 0.0f; // this thread's share of grad_logit_scale
 
     for (int64_t ct = 0; ct < col_tiles; ++ct) {
@@ -507,18 +505,19 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         continue; // grad_logit_scale only: no gradient GEMM
       // acc_s[BM x bda] += C[BM x BN] * Y[col0 .. col0 + BN, dc .. dc + bda] in BD-wide sub-chunks.
       if constexpr (Tr::kMmaGrad) {
-        grad_gemm_mma<Tr>(acc_s, bda, subs, C, row_scale, ybuf0, ybuf1, y_width, y, ldy, Cn, p.d,
+        grad_gemm_mma<Tr>(acc_s, acc_ld, subs, C, row_scale, ybuf0, ybuf1, y_width, y, ldy, Cn, p.d,
                           col0, dc, tid);
       } else {
 #pragma unroll 1
         for (int sub = 0; sub < subs; ++sub)
-          grad_gemm_ffma<Tr>(acc_s, bda, C, Ys, y, ldy, Cn, p.d, col0, dc + int64_t(sub) * BD, sub,
-                             tid);
+          grad_gemm_ffma<Tr>(acc_s, acc_ld, C, Ys, y, ldy, Cn, p.d, col0, dc + int64_t(sub) * BD,
+                             sub, tid);
       }
     }
 
     if (first && want_scale) {
-      const float total = block_sum<Tr::kThreads>(gs, red, tid);
+      __syncthreads(); // the last tile's gradient GEMM no longer reads C, which block_sum reuses
+      const float total = block_sum<Tr::kThreads>(gs, C, tid);
       if (tid == 0)
         bp.scale_partial[blockIdx.x] = total;
     }
@@ -549,7 +548,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           const int64_t gk = dc + int64_t(sub) * BD + tx + j * Tr::kThreadsN;
           if (gk >= p.d)
             continue;
-          float v = alpha * acc_s[r * bda + sub * BD + tx + j * Tr::kThreadsN];
+          float v = alpha * acc_s[r * acc_ld + sub * BD + tx + j * Tr::kThreadsN];
           if (beta != 0.0f)
             v += beta * to_float(x[gr * ldx + gk]);
           out[gr * p.d + gk] = from_float<T>(v);

@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     forward_main_kernel(__grid_constant__ const ForwardParams fp) {
   using T = typename Tr::T;
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN;
-  constexpr int SN = BN + 1; // padded row of the logit tile
+  constexpr int SN = Tr::kStageLd; // padded row of the logit tile
   const ProblemParams& p = fp.pr;
   char* smem = dynamic_shared_memory<char>();
   void* ops = smem; // operand tiles of the logit GEMM

@@ -14,7 +14,7 @@
 //     operand's base and stride are 16-byte aligned, else 4-byte copies when they are 4-byte
 //     aligned, decided at run time per operand; otherwise plain element loads into the same
 //     stages (any stride, any alignment).  16-bit fragments via ldmatrix.x4.
-// Either way the dots land in a shared-memory stage [kBlockM][kBlockN + 1] (f32) that the kernels'
+// Either way the dots land in a shared-memory stage [kBlockM][kStageLd] (f32) that the kernels'
 // epilogues read and overwrite in place.
 #pragma once
 
@@ -295,7 +295,7 @@ __device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int
   }
 }
 
-// Tensor cores: the tile's dots into stage[r * (kBlockN + 1) + c] (f32).
+// Tensor cores: the tile's dots into stage[r * kStageLd + c] (f32).
 //
 // The depth is streamed in kMmaChunk chunks through two shared-memory stages (double buffering):
 // stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free until the
@@ -310,8 +310,9 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
                                     int tid) {
   using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
   constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
-  constexpr int SN = BN + 1;
+  constexpr int SN = Tr::kStageLd;
   static_assert(BM == 64 && BN == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
+  static_assert(SN % 2 == 0, "64-bit pair stores");
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
@@ -349,16 +350,14 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
     const int col = wn + nt * 8 + 2 * t;
-    stage[(wm + g) * SN + col] = c[nt][0];
-    stage[(wm + g) * SN + col + 1] = c[nt][1];
-    stage[(wm + g + 8) * SN + col] = c[nt][2];
-    stage[(wm + g + 8) * SN + col + 1] = c[nt][3];
+    *reinterpret_cast<float2*>(stage + (wm + g) * SN + col) = make_float2(c[nt][0], c[nt][1]);
+    *reinterpret_cast<float2*>(stage + (wm + g + 8) * SN + col) = make_float2(c[nt][2], c[nt][3]);
   }
 }
 
-// The entry: the tile's dots in shared memory, stage[r * (kBlockN + 1) + c], visible to every
+// The entry: the tile's dots in shared memory, stage[r * kStageLd + c], visible to every
 // thread on return (the kernels turn them into logits / coefficients in place).  `ops` is the
-// operand region (Tr::kOperandBytes), `stage` a [kBlockM][kBlockN + 1] f32 buffer.
+// operand region (Tr::kOperandBytes), `stage` a [kBlockM][kStageLd] f32 buffer.
 template <class Tr>
 __device__ inline void tile_logit_stage(void* ops, float* stage, const typename Tr::T* x,
                                         int64_t ldx, int64_t rows_x, const typename Tr::T* y,
@@ -375,7 +374,7 @@ __device__ inline void tile_logit_stage(void* ops, float* stage, const typename 
     for (int i = 0; i < Tr::kThreadM; ++i)
 #pragma unroll
       for (int j = 0; j < Tr::kThreadN; ++j)
-        stage[(ty + i * Tr::kThreadsM) * (Tr::kBlockN + 1) + tx + j * Tr::kThreadsN] = acc[i][j];
+        stage[(ty + i * Tr::kThreadsM) * Tr::kStageLd + tx + j * Tr::kThreadsN] = acc[i][j];
   } else {
     tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
   }

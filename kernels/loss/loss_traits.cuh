@@ -33,6 +33,10 @@ template <typename Element> struct GenericTraits {
   static constexpr int kThreadsN = kBlockN / kThreadN; // thread columns
   static constexpr int kThreads = kThreadsM * kThreadsN;
   static constexpr int kReduceThreads = 256; // single-block reductions
+  // Row of the f32 logit / coefficient stage [kBlockM][kStageLd] (odd: the FFMA micro-tiles'
+  // column reads spread over the banks), and the padding of the gradient accumulator's rows.
+  static constexpr int kStageLd = kBlockN + 1;
+  static constexpr int kAccPad = 0;
 
   static_assert(kBlockM % kThreadM == 0 && kBlockN % kThreadN == 0, "micro-tiles must tile");
   static_assert(kThreads == 256, "launch bounds and the loaders assume 256 threads");
@@ -55,16 +59,18 @@ template <typename Element> struct GenericTraits {
 
   // Forward main kernel: operands + S[M][N+1] (f32) + flags[M][N] (bytes).
   static constexpr size_t kForwardSmem =
-      kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) + size_t(kBlockM) * kBlockN;
+      kOperandBytes + sizeof(float) * kBlockM * kStageLd + size_t(kBlockM) * kBlockN;
   // Gradient kernel: operands (also the gradient GEMM's Y chunk / stages), C[M][N+1],
-  // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot, the scale
-  // partials and the per-row coefficient scales (f16 tensor cores): kGradSmemFixed; then the f32
+  // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot and the
+  // per-row coefficient scales (f16 tensor cores), the accumulator's row padding: kGradSmemFixed
+  // (the scale partials' reduction reuses the coefficient tile); then the f32
   // accumulator [M][pass columns], its width chosen per launch from the device's shared memory
   // (grad_pass_columns below).
   static constexpr size_t kGradSmemFixed =
-      kOperandBytes + sizeof(float) * kBlockM * (kBlockN + 1) +
+      kOperandBytes + sizeof(float) * kBlockM * (kStageLd + kAccPad) +
       sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
-      sizeof(float) * (2 * kBlockM + kThreads) + sizeof(float) * kBlockM;
+      sizeof(float) * (2 * kBlockM) + sizeof(float) * kBlockM;
+  static_assert(size_t(kBlockM) * kStageLd >= size_t(kThreads), "the scale reduction fits C");
   static_assert(kForwardSmem <= 48 * 1024, "the forward runs without the > 48 KB opt-in");
   // 99 KB: the largest opt-in of sm_86 / sm_89, which run the sm_80 binary.
   static_assert(kGradSmemFixed + sizeof(float) * kBlockM * 256 <= 99 * 1024,
@@ -75,8 +81,8 @@ template <typename Element> struct GenericTraits {
 // GEMM on mma.sync with f32 accumulation.  Element = bfloat16_t / half_t: m16n8k16 on the raw
 // 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
 // m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
-// The gradient GEMM (G x Y) runs on the same tensor cores, the f32 coefficients G split into
-// hi + lo operand words (see grad_gemm_mma in loss_backward_kernel.cuh).
+// The gradient GEMM (G x Y) runs on the same tensor cores, the f32 coefficients G rounded to one
+// operand of the input's type (see grad_gemm_mma in loss_backward_kernel.cuh).
 // The logit GEMM's operand chunks are double-buffered (cp.async into two stages, ldmatrix for the
 // 16-bit fragments; see loss_tile.cuh); the gradient GEMM's Y tiles come by cp.async too.
 // What is checked vs not: correctness on the CPU SIMT emulator (which defers cp.async completion
@@ -89,6 +95,13 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static constexpr bool kTf32 = sizeof(Element) == 4;
   static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
   static constexpr bool kMmaGrad = true;
+  // The f32 stage row: 8 words past a multiple of 32 for the 16-bit paths (the gradient GEMM's A
+  // pairs, 64-bit loads by half-warps: rows g = 0..3 in bank groups 0, 8, 16, 24), 4 for TF32
+  // (single words of rows g = 0..7 in groups 0, 4, .., 28): conflict-free fragment reads.
+  static constexpr int kStageLd = Base::kBlockN + (kTf32 ? 4 : 8);
+  // Accumulator rows of pass columns + 8 words: the fragments' 64-bit read-modify-writes (rows
+  // g = 0..3 of a half-warp) land in disjoint bank groups.
+  static constexpr int kAccPad = 8;
   // f16's range (65504) cannot hold every coefficient (a large grad_loss, a cosine 1/|y|): each
   // tile row of G is scaled by a power of two before the split and the product scaled back.
   static constexpr bool kGradRowScale = !kTf32 && !kBf16;
@@ -119,13 +132,16 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   // Double buffering of the operand chunks: the second stage lives in the f32 logit stage buffer
   // [kBlockM][kBlockN + 1] that follows the operand region (unused while the chunks stream), so
   // the pipeline costs no shared memory; cp.async / ldmatrix need 16-byte aligned stage rows.
-  static_assert(sizeof(float) * Base::kBlockM * (Base::kBlockN + 1) >= kOperandBytes,
+  static_assert(sizeof(float) * Base::kBlockM * kStageLd >= kOperandBytes,
                 "the second operand stage fits the logit stage buffer");
   static_assert(kOperandBytes % 16 == 0 && (kMmaLd * (kTf32 ? 4 : 2)) % 16 == 0,
                 "stage bases and rows 16-byte aligned (cp.async, ldmatrix)");
-  static constexpr size_t kForwardSmem = Base::kForwardSmem - Base::kOperandBytes + kOperandBytes;
+  static constexpr size_t kForwardSmem =
+      Base::kForwardSmem - Base::kOperandBytes + kOperandBytes +
+      sizeof(float) * Base::kBlockM * (kStageLd - Base::kStageLd);
   static constexpr size_t kGradSmemFixed =
-      Base::kGradSmemFixed - Base::kOperandBytes + kOperandBytes;
+      Base::kGradSmemFixed - Base::kOperandBytes + kOperandBytes +
+      sizeof(float) * Base::kBlockM * (kStageLd + kAccPad - Base::kStageLd - Base::kAccPad);
   static_assert(kForwardSmem <= 48 * 1024 &&
                     kGradSmemFixed + sizeof(float) * Base::kBlockM * 256 <= 99 * 1024,
                 "fits every sm_80+ GPU (d <= 256 in one gradient pass)");
