@@ -112,6 +112,27 @@ template <> __device__ inline uint32_t pack2<bfloat16_t>(float lo, float hi) {
 #endif
 }
 
+// Two consecutive f32 (8-byte aligned) as one 64-bit shared / global access: LDS.64 / STS.64 on a
+// GPU; under the emulator a single 8-byte host access (a float2 struct copy may be split into two
+// 4-byte ones, which the emulator's bank-conflict counters would see as such).
+__device__ inline float2 load_pair(const float* p) {
+#if defined(CUDA_EMU)
+  uint64_t u;
+  memcpy(&u, p, 8);
+  return make_float2(bits_float(uint32_t(u)), bits_float(uint32_t(u >> 32)));
+#else
+  return *reinterpret_cast<const float2*>(p);
+#endif
+}
+__device__ inline void store_pair(float* p, float2 v) {
+#if defined(CUDA_EMU)
+  const uint64_t u = uint64_t(float_bits(v.x)) | (uint64_t(float_bits(v.y)) << 32);
+  memcpy(p, &u, 8);
+#else
+  *reinterpret_cast<float2*>(p) = v;
+#endif
+}
+
 // f32 value of the low / high half of a packed word.
 template <typename T> __device__ inline float unpack_lo(uint32_t w) {
   return to_float(T{uint16_t(w & 0xffffu)});

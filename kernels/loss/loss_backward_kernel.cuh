@@ -235,13 +235,10 @@ __device__ inline void grad_gemm_mma(float* acc_s, int acc_ld, int subs, const f
 #pragma unroll
       for (int kk = 0; kk < KY; kk += 16) {
         // m16n8k16 A pairs: a0 (row g, k 2t..2t+1), a1 (g + 8, ..), a2 (g, 2t + 8..), a3.
-        const float2 p00 = *reinterpret_cast<const float2*>(C + (wm + g) * SN + k0 + kk + 2 * t);
-        const float2 p10 =
-            *reinterpret_cast<const float2*>(C + (wm + g + 8) * SN + k0 + kk + 2 * t);
-        const float2 p01 =
-            *reinterpret_cast<const float2*>(C + (wm + g) * SN + k0 + kk + 2 * t + 8);
-        const float2 p11 =
-            *reinterpret_cast<const float2*>(C + (wm + g + 8) * SN + k0 + kk + 2 * t + 8);
+        const float2 p00 = load_pair(C + (wm + g) * SN + k0 + kk + 2 * t);
+        const float2 p10 = load_pair(C + (wm + g + 8) * SN + k0 + kk + 2 * t);
+        const float2 p01 = load_pair(C + (wm + g) * SN + k0 + kk + 2 * t + 8);
+        const float2 p11 = load_pair(C + (wm + g + 8) * SN + k0 + kk + 2 * t + 8);
         const uint32_t a[4] = {pack2<T>(p00.x * s0, p00.y * s0), pack2<T>(p10.x * s1, p10.y * s1),
                                pack2<T>(p01.x * s0, p01.y * s0), pack2<T>(p11.x * s1, p11.y * s1)};
 #pragma unroll
@@ -271,15 +268,15 @@ __device__ inline void grad_gemm_mma(float* acc_s, int acc_ld, int subs, const f
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         const int col = sub * BD + wn + nt * 8 + 2 * t;
-        float2* const q0 = reinterpret_cast<float2*>(acc_s + (wm + g) * acc_ld + col);
-        float2* const q1 = reinterpret_cast<float2*>(acc_s + (wm + g + 8) * acc_ld + col);
-        float2 v0 = *q0, v1 = *q1;
+        float* const q0 = acc_s + (wm + g) * acc_ld + col;
+        float* const q1 = acc_s + (wm + g + 8) * acc_ld + col;
+        float2 v0 = load_pair(q0), v1 = load_pair(q1);
         v0.x += c[nt][0] * i0;
         v0.y += c[nt][1] * i0;
         v1.x += c[nt][2] * i1;
         v1.y += c[nt][3] * i1;
-        *q0 = v0;
-        *q1 = v1;
+        store_pair(q0, v0);
+        store_pair(q1, v1);
       }
     }
   }
@@ -370,7 +367,16 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   float* acc_s = row_scale + BM;   // [BM][acc_ld]: the f32 gradient accumulator of this pass
 
   const int tid = threadIdx.x;
-  const int ty = tid / Tr::kThreadsN;
+  // Thread (ty, tx) owns tile rows ty + i kThreadsM and columns tx + j kThreadsN.  A warp's two
+  // half-warps take rows 2 apart (ty = 0, 2 | 1, 3 | 4, 6 | ..), not adjacent ones: with the
+  // stage's and the accumulator's rows 8 words past a multiple of 32, adjacent rows would share
+  // 8 banks, rows 2 apart share none.
+  const int ty = [&] {
+    const int r = tid / Tr::kThreadsN;
+    return (r & ~3) | ((r & 1) << 1) | ((r >> 1) & 1);
+  }();
+  static_assert(Tr::kThreads / Tr::kThreadsN % 4 == 0 && 32 / Tr::kThreadsN == 2,
+                "half-warp rows permuted within groups of 4");
   const int tx = tid % Tr::kThreadsN;
   const float scale = *p.logit_scale;
   const int64_t R = tr ? p.m : p.n; // rows of this launch

@@ -350,8 +350,8 @@ __device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
     const int col = wn + nt * 8 + 2 * t;
-    *reinterpret_cast<float2*>(stage + (wm + g) * SN + col) = make_float2(c[nt][0], c[nt][1]);
-    *reinterpret_cast<float2*>(stage + (wm + g + 8) * SN + col) = make_float2(c[nt][2], c[nt][3]);
+    store_pair(stage + (wm + g) * SN + col, make_float2(c[nt][0], c[nt][1]));
+    store_pair(stage + (wm + g + 8) * SN + col, make_float2(c[nt][2], c[nt][3]));
   }
 }
 
