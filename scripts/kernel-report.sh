@@ -13,7 +13,8 @@
 #    build's flags for the build's architectures (CMakeCache CMAKE_CUDA_ARCHITECTURES or
 #    FLASHNCE_CUDA_ARCHITECTURES, default 80;90; "90a" gives sm_90a).  Without nvcc the build's
 #    objects are used even when older (said so); without either the static part is skipped.
-# 3. The emulated counters: when the build has the target flashnce_kernel_counters it is built and
+# 3. The emulated counters: the preset is configured when build/<preset> has no build tree yet (a
+#    clean checkout); when the build has the target flashnce_kernel_counters it is built and
 #    run (its launch configurations give each kernel's threads and dynamic shared memory).  A build
 #    without the target is not an error; a failing build or run of it is.
 #    KERNEL_REPORT_SKIP_COUNTERS=1 skips this step; KERNEL_REPORT_COUNTERS_ARGS adds arguments.
@@ -130,6 +131,13 @@ fi
 # ---- 3. the emulated counters ------------------------------------------------------------------
 counter_args=()
 counters_dir="${build}/bench/report/CMakeFiles/flashnce_kernel_counters.dir"
+# A clean checkout has no build tree yet: configure the preset (the counters are built below).
+if [[ "${KERNEL_REPORT_SKIP_COUNTERS:-0}" != 1 && ! -f "${build}/CMakeCache.txt" ]] &&
+  grep -q "\"name\": \"${preset}\"" CMakePresets.json; then
+  say "no build tree in ${build}: configuring the ${preset} preset"
+  cmake --preset "${preset}" >"${tmp}/configure.log" 2>&1 ||
+    { cat "${tmp}/configure.log" >&2; say "configuring ${preset} failed"; exit 1; }
+fi
 if [[ "${KERNEL_REPORT_SKIP_COUNTERS:-0}" == 1 ]]; then
   say "KERNEL_REPORT_SKIP_COUNTERS=1: no emulated counters"
 elif [[ -d "${counters_dir}" ]]; then
