@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/loss/backward_mma_kernel.cuh"
 #include "kernels/loss/forward_mma_kernel.cuh"
 #include "kernels/loss/loss_backward_kernel.cuh"
 #include "kernels/loss/loss_forward_kernel.cuh"
@@ -105,6 +106,66 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
   return LaunchResult{};
 }
 
+// The tensor-core gradient kernel for the problem's (similarity, LABELS, SYMMETRIC) and the
+// launch's role (rows, rows with the self-mode terms, or the transposed launch for grad_b).
+template <class Gt, Similarity kSim, bool kLabels, bool kSym>
+LaunchResult launch_grad_mma(const BackwardParams& bp, int64_t grid, size_t smem,
+                             cudaStream_t stream) {
+  if (bp.transposed)
+    FLASHNCE_LAUNCH("grad_mma_kernel(columns)",
+                    (grad_mma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::columns>), grid,
+                    Gt::kThreads, smem, stream, bp);
+  else if (bp.pr.self_mode)
+    FLASHNCE_LAUNCH("grad_mma_kernel(rows, self)",
+                    (grad_mma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::rows_self>), grid,
+                    Gt::kThreads, smem, stream, bp);
+  else
+    FLASHNCE_LAUNCH("grad_mma_kernel(rows)",
+                    (grad_mma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::rows>), grid,
+                    Gt::kThreads, smem, stream, bp);
+  return LaunchResult{};
+}
+template <class Gt, Similarity kSim, bool kLabels>
+LaunchResult launch_grad_mma(const BackwardParams& bp, int64_t grid, size_t smem,
+                             cudaStream_t stream) {
+  return bp.pr.symmetric ? launch_grad_mma<Gt, kSim, kLabels, true>(bp, grid, smem, stream)
+                         : launch_grad_mma<Gt, kSim, kLabels, false>(bp, grid, smem, stream);
+}
+template <class Gt, Similarity kSim>
+LaunchResult launch_grad_mma(const BackwardParams& bp, int64_t grid, size_t smem,
+                             cudaStream_t stream) {
+  return bp.pr.positives == Positives::labels
+             ? launch_grad_mma<Gt, kSim, true>(bp, grid, smem, stream)
+             : launch_grad_mma<Gt, kSim, false>(bp, grid, smem, stream);
+}
+template <class Gt>
+LaunchResult launch_grad_mma(const BackwardParams& bp, int64_t grid, size_t smem,
+                             cudaStream_t stream) {
+  switch (bp.pr.similarity) {
+  case Similarity::dot:
+    return launch_grad_mma<Gt, Similarity::dot>(bp, grid, smem, stream);
+  case Similarity::cosine:
+    return launch_grad_mma<Gt, Similarity::cosine>(bp, grid, smem, stream);
+  case Similarity::neg_sq_dist:
+    break;
+  }
+  return launch_grad_mma<Gt, Similarity::neg_sq_dist>(bp, grid, smem, stream);
+}
+
+// The gradient kernel of a configuration: grad_kernel<Tr> (FFMA), the tensor-core kernel
+// grad_mma_kernel on BackwardMmaTraits otherwise.
+template <class Tr>
+LaunchResult launch_grad(const BackwardParams& bp, int64_t grid, size_t smem, const char* what,
+                         cudaStream_t stream) {
+  if constexpr (Tr::kMma) {
+    (void)what;
+    return launch_grad_mma<BackwardMmaTraits<typename Tr::T>>(bp, grid, smem, stream);
+  } else {
+    FLASHNCE_LAUNCH(what, grad_kernel<Tr>, grid, Tr::kThreads, smem, stream, bp);
+    return LaunchResult{};
+  }
+}
+
 template <class Tr>
 LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaStream_t stream) {
   using T = typename Tr::T;
@@ -119,26 +180,32 @@ LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaSt
                   bp_in);
   FLASHNCE_LAUNCH("grad_weights_kernel", grad_weights_kernel<R>, 1, R, R * sizeof(int64_t), stream,
                   bp_in);
-  const int64_t row_tiles = (p.n + Tr::kBlockM - 1) / Tr::kBlockM;
+  using Gt = std::conditional_t<Tr::kMma, BackwardMmaTraits<T>, Tr>; // the gradient kernel's
+  static_assert(Gt::kBlockM == Tr::kBlockM, "scale partials: one per row tile of kBlockM");
+  const int64_t row_tiles = (p.n + Gt::kBlockM - 1) / Gt::kBlockM;
   // Without a gradient output (grad_logit_scale alone) the accumulator is never touched.
-  const int32_t cols = grad_pass_columns<Tr>(p.d, smem_optin);
+  const int32_t cols = grad_pass_columns<Gt>(p.d, smem_optin);
   auto smem = [&](const void* out) {
-    return Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM * size_t(out != nullptr ? cols : 0);
+    return Gt::kGradSmemFixed + sizeof(float) * Gt::kBlockM * size_t(out != nullptr ? cols : 0);
   };
   if (bp_in.grad_a != nullptr || bp_in.grad_logit_scale != nullptr) {
     BackwardParams bp = bp_in;
     bp.transposed = 0;
     bp.grad_pass_cols = cols;
-    FLASHNCE_LAUNCH("grad_kernel(rows)", grad_kernel<Tr>, row_tiles, Tr::kThreads, smem(bp.grad_a),
-                    stream, bp);
+    const LaunchResult r =
+        launch_grad<Tr>(bp, row_tiles, smem(bp.grad_a), "grad_kernel(rows)", stream);
+    if (r.error != cudaSuccess)
+      return r;
   }
   if (bp_in.grad_b != nullptr && !p.self_mode) {
     BackwardParams bp = bp_in;
     bp.transposed = 1;
     bp.grad_logit_scale = nullptr;
     bp.grad_pass_cols = cols;
-    FLASHNCE_LAUNCH("grad_kernel(columns)", grad_kernel<Tr>, (p.m + Tr::kBlockM - 1) / Tr::kBlockM,
-                    Tr::kThreads, smem(bp.grad_b), stream, bp);
+    const LaunchResult r = launch_grad<Tr>(bp, (p.m + Gt::kBlockM - 1) / Gt::kBlockM,
+                                           smem(bp.grad_b), "grad_kernel(columns)", stream);
+    if (r.error != cudaSuccess)
+      return r;
   }
   if (bp_in.grad_logit_scale != nullptr)
     FLASHNCE_LAUNCH("scale_reduce_kernel", scale_reduce_kernel<R>, 1, R, R * sizeof(float), stream,

@@ -214,6 +214,58 @@ template <typename Element> struct ForwardMmaTraits {
   static_assert(kSmem <= 99 * 1024, "fits every sm_80+ GPU (sm_86 / sm_89: 99 KB opt-in)");
 };
 
+// The tensor-core gradient kernel (backward_mma_kernel.cuh): a block owns 64 launch rows and
+// sweeps 64 x 128 logit tiles with 8 warps in a 2 (rows) x 4 (columns) grid of 32 x 32 slabs (32
+// accumulator registers per lane), the coefficients rounded into a [64][kCLd] operand tile, then
+// the gradient GEMM out[64 x kChunk] per stage with the warps in a 4 x 2 grid of 16-row slabs.
+// The operands stream as in the forward (64-byte stage rows, padded to 80; a ring of kStages that
+// runs across tiles and carries the gradient items' Y slices too).
+template <typename Element> struct BackwardMmaTraits {
+  using T = Element;
+  static constexpr bool kTf32 = sizeof(Element) == 4;
+  static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+  static constexpr bool kRowScale = !kTf32 && !kBf16; // f16: a power of two per coefficient row
+  using S = std::conditional_t<kTf32, float, uint16_t>;
+  static constexpr int kWarpsM = 2, kWarpsN = 4;
+  static constexpr int kWarps = kWarpsM * kWarpsN;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kWarpRows = 32, kWarpCols = 32;
+  static constexpr int kMTiles = kWarpRows / 16, kNTiles = kWarpCols / 8;
+  static constexpr int kBlockM = kWarpsM * kWarpRows;
+  static constexpr int kBlockN = kWarpsN * kWarpCols;
+  static constexpr int kChunk = 64 / int(sizeof(S));
+  static constexpr int kLd = kChunk + 16 / int(sizeof(S));
+  static constexpr int kK = kTf32 ? 8 : 16;
+  static constexpr int kStages = 3;
+  static constexpr size_t kStageBytes = sizeof(S) * size_t(kBlockM + kBlockN) * kLd;
+  // Gradient items: 8 warps of 16 rows x 8 kGradNTiles columns over the stage's kChunk columns.
+  static constexpr int kGradNTiles = kChunk / 16;
+  // The coefficient tile: rows 4 words past a multiple of 32 (ldmatrix phases conflict-free).
+  static constexpr int kCLd = kBlockN + (kTf32 ? 4 : 8);
+  static constexpr size_t kCBytes = sizeof(S) * size_t(kBlockM) * kCLd;
+  static constexpr int kAccPad = 8; // accumulator rows 8 words past the pass width (64-bit RMW)
+  static constexpr int kBlockD = kChunk; // pass widths are whole stages of d
+  static constexpr int kReduceThreads = 256;
+  // stages, coefficient tile, scratch [2 kWarpsN][kBlockM], row sums / dots / scales, padding.
+  static constexpr size_t kGradSmemFixed = kStages * kStageBytes + kCBytes +
+                                           sizeof(float) * (2 * kWarpsN * kBlockM + 3 * kBlockM) +
+                                           sizeof(float) * kBlockM * kAccPad;
+
+  static_assert(kThreads == 256, "launch bounds and the loaders assume 256 threads");
+  static_assert(kBlockM == 64 && kWarps == kBlockM / 16 * 2, "gradient items: 4 x 2 warps");
+  static_assert(kWarps * 16 * 8 * kGradNTiles == kBlockM * kChunk, "items cover the stage");
+  static_assert(kChunk % kK == 0 && kBlockN % kK == 0, "whole mma steps");
+  static_assert((kLd * sizeof(S)) % 16 == 0 && ldmatrix_rows_conflict_free(kLd * sizeof(S)),
+                "stage rows 16-byte aligned, an ldmatrix phase's 8 rows in disjoint banks");
+  static_assert((kCLd * sizeof(S)) % 16 == 0 && ldmatrix_rows_conflict_free(kCLd * sizeof(S)),
+                "coefficient rows likewise");
+  static_assert(2 * kWarpsN * kBlockM >= kThreads, "scratch holds a block_sum");
+  static_assert(kStageBytes % 128 == 0 && kCBytes % 16 == 0, "aligned regions");
+  // 99 KB (sm_86 / sm_89): bf16 / f16 d <= 128 in one pass, TF32 d <= 64.
+  static_assert(kGradSmemFixed + sizeof(float) * kBlockM * (kTf32 ? 64 : 128) <= 99 * 1024,
+                "a pass of at least 128 (TF32: 64) columns on every sm_80+ GPU");
+};
+
 // Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
 // passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
 // device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
