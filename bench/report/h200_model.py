@@ -55,7 +55,7 @@ L2_BYTES_PER_S = 8e12
 CUBLAS_BF16_TFLOPS = 780.0
 
 CONFIG_OF_DTYPE = {"bf16": "mma_bf16", "f16": "mma_f16", "tf32": "mma_tf32", "f32": "generic_f32"}
-MAIN_KERNELS = ("forward_main_kernel", "forward_mma_kernel", "grad_kernel")
+MAIN_KERNELS = ("forward_main_kernel", "forward_mma_kernel", "grad_kernel", "grad_mma_kernel")
 
 
 def short_name(demangled):
@@ -114,7 +114,7 @@ def launch_bound(e, t, static, cfg, dtype):
     """Seconds the target launch `t` needs at least, from the emulated launch `e` of the same kernel
     at a smaller shape; returns (seconds, the binding term)."""
     name = short_name(e["kernel"])
-    main = is_main(name)
+    main = is_main(name) or e["tensor_macs"] > 0  # (any tensor work scales with the tiles)
     if main:
         scale = (t["n"] * t["m"]) / (e["n"] * e["m"])
     elif name.startswith("counts_kernel"):

@@ -78,6 +78,8 @@ template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
   if constexpr (!Tr::kMma) // (the tensor cores' forward: forward_mma_configs)
     config_entry(o, first, "forward_main_kernel<" + traits + ">", cfg, Tr::kThreads,
                  Tr::kForwardSmem, 0, Tr::kBlockM, Tr::kBlockN);
+  if constexpr (Tr::kMma) // (the tensor cores' gradient kernel: grad_mma_configs)
+    return;
   for (int64_t d : {128, 512, 1024}) {
     const int64_t cols = grad_pass_columns<Tr>(d, kH200SmemOptin);
     const size_t smem = Tr::kGradSmemFixed + sizeof(float) * Tr::kBlockM * size_t(cols);
@@ -104,6 +106,30 @@ template <class Ft> void forward_mma_configs(std::ostringstream& o, bool& first)
                      cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN);
 }
 
+// The tensor-core gradient kernel: per (similarity, LABELS, SYMMETRIC, launch role) and depth.
+template <class Gt> void grad_mma_configs(std::ostringstream& o, bool& first) {
+  const char* t = std::is_same_v<typename Gt::T, float>    ? "float"
+                  : std::is_same_v<typename Gt::T, half_t> ? "half_t"
+                                                           : "bfloat16_t";
+  const std::string cfg = std::is_same_v<typename Gt::T, float>    ? "mma_tf32"
+                          : std::is_same_v<typename Gt::T, half_t> ? "mma_f16"
+                                                                   : "mma_bf16";
+  for (int sim = 0; sim < 3; ++sim)
+    for (const char* labels : {"false", "true"})
+      for (const char* sym : {"false", "true"})
+        for (int mode = 0; mode < 3; ++mode)
+          for (int64_t d : {128, 512, 1024}) {
+            const int64_t cols = grad_pass_columns<Gt>(d, kH200SmemOptin);
+            const size_t smem = Gt::kGradSmemFixed + sizeof(float) * Gt::kBlockM * size_t(cols);
+            config_entry(o, first,
+                         std::string("grad_mma_kernel<BackwardMmaTraits<") + t + ">, (Similarity)" +
+                             std::to_string(sim) + ", " + labels + ", " + sym + ", (GradLaunch)" +
+                             std::to_string(mode) + ">",
+                         cfg + " d=" + std::to_string(d), Gt::kThreads, smem, d, Gt::kBlockM,
+                         Gt::kBlockN, (d + cols - 1) / cols);
+          }
+}
+
 // The launch configurations as a JSON array.
 std::string launch_configs_array() {
   std::ostringstream o;
@@ -118,6 +144,9 @@ std::string launch_configs_array() {
   forward_mma_configs<ForwardMmaTraits<float>>(o, first);
   forward_mma_configs<ForwardMmaTraits<half_t>>(o, first);
   forward_mma_configs<ForwardMmaTraits<bfloat16_t>>(o, first);
+  grad_mma_configs<BackwardMmaTraits<float>>(o, first);
+  grad_mma_configs<BackwardMmaTraits<half_t>>(o, first);
+  grad_mma_configs<BackwardMmaTraits<bfloat16_t>>(o, first);
   constexpr int R = GenericTraits<float>::kReduceThreads;
   for (const char* t : {"float", "half_t", "bfloat16_t"})
     config_entry(o, first, std::string("row_norms_kernel<") + t + ">", "all", 256, 0, 0);
@@ -191,6 +220,7 @@ struct Sum {
 bool main_kernel(const char* name) {
   return std::strstr(name, "forward_main_kernel") != nullptr ||
          std::strstr(name, "forward_mma_kernel") != nullptr ||
+         std::strstr(name, "grad_mma_kernel") != nullptr ||
          std::strstr(name, "grad_kernel") != nullptr;
 }
 

@@ -129,32 +129,6 @@ struct GradEpilogue {
   // first: the first pass (row sums, grad_logit_scale).  amax: the lane's largest |C| per row.
   __device__ void tile(Acc& acc, int64_t row0, int64_t col0, bool first, float (&amax)[R]) {
     const int64_t wcol0 = col0 + wn * WC;
-    // The lane's columns: norms, statistics, keys.
-    float cn[NT][2];
-    SideStats cs[NT][2], cr[NT][2];
-    int64_t ckey[NT][2];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int64_t j = wcol0 + nt * 8 + 2 * t + e;
-        const bool in = j < cols();
-        cn[nt][e] = (kSim != Similarity::dot && in) ? (kTr ? p.norm_a : p.norm_b)[j] : 0.0f;
-        // the column's term: transposed, the original row j's statistics; else SYMMETRIC's
-        // column statistics of j
-        if constexpr (kTr)
-          cs[nt][e] = side_stats(bp.row_stats, j, in);
-        else
-          cs[nt][e] = kSym ? side_stats(bp.col_stats, j, in) : SideStats{0.0f, 0.0f, 0.0f};
-        if constexpr (kSelf)
-          cr[nt][e] = side_stats(bp.row_stats, j, in);
-        else
-          cr[nt][e] = SideStats{0.0f, 0.0f, 0.0f};
-        if constexpr (kLabels)
-          ckey[nt][e] = in ? (kTr ? p.labels_a : p.labels_b)[j] : 0;
-        else
-          ckey[nt][e] = (in && (kTr || kSelf)) ? positive_column(p, j) : -1;
-      }
     // Unmasked slab: inside the matrix, no diagonal (self pair), no positive in it: every pair in
     // Z, no positive.  Uniform in the warp.
     const int64_t wrow0 = row0 + wm * Tr::kWarpRows;
@@ -163,47 +137,70 @@ struct GradEpilogue {
 #pragma unroll
     for (int r = 0; r < R; ++r)
       masked = masked || (key[r] >= wcol0 && key[r] < wcol0 + WC);
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e)
-        masked = masked || (ckey[nt][e] >= wrow0 && ckey[nt][e] < wrow0 + Tr::kWarpRows);
-    masked = __any_sync(0xffffffffu, masked);
-    if (masked)
-      coefficients<true>(acc, row0, wcol0, cn, cs, cr, ckey, first, amax);
-    else
-      coefficients<false>(acc, row0, wcol0, cn, cs, cr, ckey, first, amax);
-  }
-
-  template <bool kMasked>
-  __device__ void coefficients(Acc& acc, int64_t row0, int64_t wcol0, const float (&cn)[NT][2],
-                               const SideStats (&cs)[NT][2], const SideStats (&cr)[NT][2],
-                               const int64_t (&ckey)[NT][2], bool first, float (&amax)[R]) {
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int64_t i = row0 + local_row(r); // launch row
-      const bool row_in = i < rows();
+    if constexpr (!kLabels && (kTr || kSelf)) // the columns' positive columns, among the rows?
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
+          const int64_t j = wcol0 + nt * 8 + 2 * t + e;
+          const int64_t k = j < cols() ? positive_column(p, j) : -1;
+          masked = masked || (k >= wrow0 && k < wrow0 + Tr::kWarpRows);
+        }
+    masked = __any_sync(0xffffffffu, masked);
+    if (masked)
+      coefficients<true>(acc, row0, wcol0, first, amax);
+    else
+      coefficients<false>(acc, row0, wcol0, first, amax);
+  }
+
+  // Column by column (its norm, statistics and key loaded once for the lane's 4 rows).
+  template <bool kMasked>
+  __device__ void coefficients(Acc& acc, int64_t row0, int64_t wcol0, bool first,
+                               float (&amax)[R]) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int64_t j = wcol0 + nt * 8 + 2 * t + e; // launch column
+        const bool col_in = j < cols();
+        const float cn =
+            (kSim != Similarity::dot && col_in) ? (kTr ? p.norm_a : p.norm_b)[j] : 0.0f;
+        // the column's term: transposed, the original row j's statistics; else SYMMETRIC's
+        // column statistics of j; self mode also row j's statistics for the mirror pair
+        SideStats cs{0.0f, 0.0f, 0.0f}, cr{0.0f, 0.0f, 0.0f};
+        if constexpr (kTr)
+          cs = side_stats(bp.row_stats, j, col_in);
+        else if constexpr (kSym)
+          cs = side_stats(bp.col_stats, j, col_in);
+        if constexpr (kSelf)
+          cr = side_stats(bp.row_stats, j, col_in);
+        int64_t ckey = -1;
+        if constexpr (kMasked) {
+          if constexpr (kLabels)
+            ckey = col_in ? (kTr ? p.labels_a : p.labels_b)[j] : 0;
+          else if constexpr (kTr || kSelf)
+            ckey = col_in ? positive_column(p, j) : -1;
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int64_t i = row0 + local_row(r); // launch row
+          const bool row_in = i < rows();
           float& v = acc[r >> 1][nt][2 * (r & 1) + e];
-          const int64_t j = wcol0 + nt * 8 + 2 * t + e; // launch column
           float s2, sim;
-          logit(v, r, cn[nt][e], &s2, &sim);
+          logit(v, r, cn, &s2, &sim);
           // The original pair (oi, oj) and, in self mode, its mirror (oj, oi).
           bool in_z = true, pos = false, in_zt = true, post = false;
           if constexpr (kMasked) {
-            const bool in = row_in && j < cols();
+            const bool in = row_in && col_in;
             const bool self_pair = p.exclude_self && i == j;
             if constexpr (kLabels) {
-              pos = key[r] == ckey[nt][e];
+              pos = key[r] == ckey;
               post = pos;
             } else if constexpr (kTr) {
-              pos = ckey[nt][e] == i; // original row j's positive column is i
+              pos = ckey == i; // original row j's positive column is i
             } else {
               pos = key[r] == j;
-              post = ckey[nt][e] == i; // self: row j's positive column is i
+              post = ckey == i; // self: row j's positive column is i
             }
             in_z = in && !self_pair && !(pos && p.negatives_only);
             pos = in && !self_pair && pos;
@@ -211,13 +208,13 @@ struct GradEpilogue {
             post = in && !self_pair && post;
           }
           // G_ij; in self mode also G_ji, which grad_logit_scale counts at row j instead.
-          float gd = side_term(rs[r], s2, in_z, pos) + side_term(cs[nt][e], s2, in_z, pos);
+          float gd = side_term(rs[r], s2, in_z, pos) + side_term(cs, s2, in_z, pos);
           float gv = gd;
           if constexpr (kSelf)
-            gv += side_term(cr[nt][e], s2, in_zt, post) +
-                  (kSym ? side_term(rc[r], s2, in_zt, post) : 0.0f);
+            gv +=
+                side_term(cr, s2, in_zt, post) + (kSym ? side_term(rc[r], s2, in_zt, post) : 0.0f);
           if constexpr (kMasked) // (outside the matrix: no term at all)
-            if (!(row_in && j < cols()))
+            if (!(row_in && col_in))
               gd = gv = 0.0f;
           if (first) {
             if (kMode != GradLaunch::columns)
@@ -232,12 +229,12 @@ struct GradEpilogue {
           // finite coefficient; keeping g there (NaN stays NaN) instead of g * 1e12 stops it from
           // setting the row's scale and flushing every other coefficient of the row.
           if constexpr (kSim == Similarity::cosine)
-            if (!Tr::kRowScale || cn[nt][e] > 0.0f)
-              coef = gv * fabsf(cn[nt][e]);
+            if (!Tr::kRowScale || cn > 0.0f)
+              coef = gv * fabsf(cn);
           v = coef;
           amax[r] = fmaxf(amax[r], fabsf(coef));
         }
-    }
+      }
   }
 
   // The end of the first pass: the lane partials of the row sums over the quad, then the
@@ -272,39 +269,52 @@ struct GradEpilogue {
   }
 };
 
-// One gradient item: the warp's 16 x 8 kGradNTiles slab of out[:, slice] += C[kBlockM x
-// kBlockN] . Y[kBlockN x kChunk] (Y: the y part of a stage, rows = tile columns, kLd apart).  A
-// fragments by ldmatrix from C (16-bit: [kBlockM][kCLd]; TF32: f32 bits), B by ldmatrix.trans
-// (16-bit: two n8 tiles) or 32-bit loads (TF32: one, rounded).
-template <class Tr>
-__device__ inline void warp_grad_stage(float (&c)[Tr::kGradNTiles][4], const typename Tr::S* Cs,
-                                       const typename Tr::S* Ys, int gm, int gn, int lane) {
-  constexpr int CLD = Tr::kCLd, LD = Tr::kLd;
-  const int q = lane >> 3, r8 = lane & 7, g = lane >> 2, t = lane & 3;
-  const typename Tr::S* a_rows = Cs + (gm * 16 + r8 + (q & 1) * 8) * CLD;
+// The warp's A fragments of the gradient GEMM for the whole tile: its 16 coefficient rows over
+// all kBlockN columns, by ldmatrix from C (16-bit: [kBlockM][kCLd]; TF32: f32 bits), loaded once
+// per tile and kept in registers for every gradient item of the tile (an item then reads only
+// its Y slice from shared memory).
+template <class Tr> struct GradOperandA {
+  static constexpr int kSteps = Tr::kBlockN / Tr::kK;
+  uint32_t a[kSteps][4];
+  __device__ void load(const typename Tr::S* Cs, int gm, int lane) {
+    const int q = lane >> 3, r8 = lane & 7;
+    const typename Tr::S* rows = Cs + (gm * 16 + r8 + (q & 1) * 8) * Tr::kCLd;
 #pragma unroll
-  for (int kk = 0; kk < Tr::kBlockN; kk += Tr::kK) {
-    uint32_t a[4];
-    ldmatrix_x4(a, a_rows + kk + (q >> 1) * (Tr::kK / 2));
+    for (int k = 0; k < kSteps; ++k)
+      ldmatrix_x4(a[k], rows + k * Tr::kK + (q >> 1) * (Tr::kK / 2));
+  }
+};
+
+// One gradient item: the warp's 16 x 8 kGradNTiles slab of out[:, slice] += C[kBlockM x
+// kBlockN] . Y[kBlockN x kChunk] (Y: the y part of a stage, rows = tile columns, kLd apart).  B
+// fragments by ldmatrix.trans (16-bit: two n8 tiles) or 32-bit loads (TF32: one, rounded).
+template <class Tr>
+__device__ inline void warp_grad_stage(float (&c)[Tr::kGradNTiles][4], const GradOperandA<Tr>& A,
+                                       const typename Tr::S* Ys, int gn, int lane) {
+  constexpr int LD = Tr::kLd;
+  const int q = lane >> 3, r8 = lane & 7, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int k = 0; k < GradOperandA<Tr>::kSteps; ++k) {
+    const int kk = k * Tr::kK;
     if constexpr (Tr::kTf32) {
 #pragma unroll
       for (int nt = 0; nt < Tr::kGradNTiles; ++nt) {
         const float* col = Ys + (kk + t) * LD + (gn * Tr::kGradNTiles + nt) * 8 + g;
         const uint32_t b[2] = {float_to_tf32(col[0]), float_to_tf32(col[4 * LD])};
-        mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
+        mma_m16n8k8_tf32(c[nt], A.a[k], b, c[nt]);
       }
     } else {
-      uint32_t bb[4];
       static_assert(Tr::kGradNTiles == 2, "one ldmatrix.x4.trans: two n8 tiles");
+      uint32_t bb[4];
       ldmatrix_x4_trans(bb, Ys + (kk + (q & 1) * 8 + r8) * LD + gn * 16 + (q >> 1) * 8);
       const uint32_t b0[2] = {bb[0], bb[1]};
       const uint32_t b1[2] = {bb[2], bb[3]};
       if constexpr (Tr::kBf16) {
-        mma_m16n8k16_bf16(c[0], a, b0, c[0]);
-        mma_m16n8k16_bf16(c[1], a, b1, c[1]);
+        mma_m16n8k16_bf16(c[0], A.a[k], b0, c[0]);
+        mma_m16n8k16_bf16(c[1], A.a[k], b1, c[1]);
       } else {
-        mma_m16n8k16_f16(c[0], a, b0, c[0]);
-        mma_m16n8k16_f16(c[1], a, b1, c[1]);
+        mma_m16n8k16_f16(c[0], A.a[k], b0, c[0]);
+        mma_m16n8k16_f16(c[1], A.a[k], b1, c[1]);
       }
     }
   }
@@ -392,7 +402,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       issue_next();
 
     float acc[Tr::kMTiles][Tr::kNTiles][4];
-    zero_accumulators<Tr>(acc);
+    GradOperandA<Tr> grad_a;
     int64_t cc = 0, cq = 0;
 #pragma unroll 1
     for (int64_t it = 0; it < items; ++it) {
@@ -402,6 +412,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       issue_next();
       const S* st = stages + (it % ST) * kStageElems;
       if (cq < chunks) {
+        if (cq == 0) // (zeroed here, not after the epilogue: dead during the gradient items)
+          zero_accumulators<Tr>(acc);
         warp_mma_stage<Tr>(acc, st, st + BM * Tr::kLd, wm, wn, lane);
         if (cq == chunks - 1) { // the tile's logits are complete: its coefficients
           float amax[R];
@@ -453,7 +465,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                 }
               }
           }
-          zero_accumulators<Tr>(acc);
         }
       } else { // a gradient item: out[:, dc + s KC ..] += C . Y
         const int64_t s = cq - chunks;
@@ -463,7 +474,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll
           for (int e = 0; e < 4; ++e)
             c[nt][e] = 0.0f;
-        warp_grad_stage<Tr>(c, Cs, st + BM * Tr::kLd, gm, gn, lane);
+        if (s == 0) // the tile's first gradient item: the warp's coefficient rows
+          grad_a.load(Cs, gm, lane);
+        warp_grad_stage<Tr>(c, grad_a, st + BM * Tr::kLd, gn, lane);
         const float i0 = Tr::kRowScale ? inverse_pow2(row_scale[gm * 16 + g]) : 1.0f;
         const float i1 = Tr::kRowScale ? inverse_pow2(row_scale[gm * 16 + g + 8]) : 1.0f;
 #pragma unroll
