@@ -71,6 +71,13 @@ template <class Tr, int ROWS> struct OperandLoader {
       load_slow(dst, row0, k0, tid);
       return;
     }
+    if (k0 + Tr::kChunk <= d) { // (every chunk but a ragged last one: no depth test per copy)
+#pragma unroll
+      for (int c = 0; c < kCopies; ++c)
+        cp_async_16_zfill(dst + stage_row_of(c, tid) * Tr::kLd + col_of(c, tid),
+                          row_in[c] ? row[c] + k0 : x, row_in[c] ? 16 : 0);
+      return;
+    }
 #pragma unroll
     for (int c = 0; c < kCopies; ++c) {
       const int64_t left = d - k0 - col_of(c, tid); // elements of the group inside the matrix
