@@ -1,21 +1,15 @@
-// The logit GEMM of one kBlockM x kBlockN tile, shared by the forward and the gradient kernels:
-// dots[r][c] = x_{row0 + r} . y_{col0 + c} over the whole depth d, streamed through shared memory
-// in chunks (ragged n, m, d and any stride: out-of-range elements are zero-filled, never read).
+// Tile loaders shared by every kernel, and the FFMA configuration's logit GEMM.
 //
-// Two implementations behind one entry (tile_logit_stage), chosen by the traits:
-//   - FFMA (GenericTraits): f32 operands in shared memory, a kThreadM x kThreadN micro-tile per
-//     thread, exact f32 products for f32 inputs.
-//   - Tensor cores (MmaTraits): 16-bit operands kept as raw bits in shared memory, mma.sync
-//     m16n8k16 (bf16 / f16) or m16n8k8 (TF32, for f32 inputs when allow_tf32) with f32
-//     accumulation; 8 warps, each a 16 x 32 slab of the tile (4 n8 fragments).  The depth streams
-//     in kMmaChunk chunks through two shared-memory stages (cp.async double buffering: chunk c + 1
-//     in flight while chunk c is multiplied; the second stage borrows the f32 stage buffer, so no
-//     extra shared memory).  cp.async 16-byte copies (zfill at ragged rows / depth) when an
-//     operand's base and stride are 16-byte aligned, else 4-byte copies when they are 4-byte
-//     aligned, decided at run time per operand; otherwise plain element loads into the same
-//     stages (any stride, any alignment).  16-bit fragments via ldmatrix.x4.
-// Either way the dots land in a shared-memory stage [kBlockM][kStageLd] (f32) that the kernels'
-// epilogues read and overwrite in place.
+//   - load_tile_rows / load_tile_rows_async / load_operand: rows [row0, row0 + ROWS) x depth
+//     [k0, k0 + K) of an operand into a shared stage, k contiguous: cp.async of 16 bytes (zfill at
+//     ragged rows / depth) when the operand's base and stride are 16-byte aligned, of 4 bytes when
+//     they are 4-byte aligned (decided at run time per operand), plain element loads otherwise
+//     (any stride, any alignment).  The tensor-core kernels (mma_mainloop.cuh) use them for
+//     misaligned operands and their row pairing (stage_row) for every copy.
+//   - tile_logit_stage (GenericTraits): dots[r][c] = x_{row0 + r} . y_{col0 + c} over the whole
+//     depth d with f32 operands in shared memory, a kThreadM x kThreadN micro-tile per thread
+//     (exact f32 products for f32 inputs), into a stage [kBlockM][kStageLd] (f32) that the
+//     kernels' epilogues read and overwrite in place.
 #pragma once
 
 #include <cstdint>
@@ -244,117 +238,6 @@ __device__ inline void load_chunk(S* As, S* Bs, int x_width, int y_width, const 
   load_operand<BN, KC, LD, THREADS>(Bs, y_width, y, ldy, rows_y, d, col0, k0, tid);
 }
 
-// One depth chunk of the warp's 16 x 32 slab: c[nt] += A[wm.., kc] * B[wn + 8 nt.., kc].
-// 16-bit fragments through ldmatrix.x4 (rows 16-byte aligned), TF32 by 32-bit loads.
-template <class Tr, typename S>
-__device__ inline void mma_chunk(float (&c)[4][4], const S* As, const S* Bs, int wm, int wn,
-                                 int lane) {
-  constexpr int KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
-  const int g = lane >> 2, t = lane & 3;
-  if constexpr (Tr::kTf32) {
-#pragma unroll
-    for (int kk = 0; kk < KC; kk += 8) {
-      uint32_t a[4];
-      a[0] = float_to_tf32(As[(wm + g) * LD + kk + t]);
-      a[1] = float_to_tf32(As[(wm + g + 8) * LD + kk + t]);
-      a[2] = float_to_tf32(As[(wm + g) * LD + kk + t + 4]);
-      a[3] = float_to_tf32(As[(wm + g + 8) * LD + kk + t + 4]);
-#pragma unroll
-      for (int nt = 0; nt < 4; ++nt) {
-        const float* brow = Bs + (wn + nt * 8 + g) * LD + kk;
-        const uint32_t b[2] = {float_to_tf32(brow[t]), float_to_tf32(brow[t + 4])};
-        mma_m16n8k8_tf32(c[nt], a, b, c[nt]);
-      }
-    }
-  } else {
-    // ldmatrix row addresses: lane l serves row l % 8 of matrix q = l / 8.
-    const int q = lane >> 3, r8 = lane & 7;
-#pragma unroll
-    for (int kk = 0; kk < KC; kk += 16) {
-      // A 16 x 16: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15),
-      // (rows 8-15, k 8-15) = a[0..3] of the m16n8k16 fragment.
-      uint32_t a[4];
-      ldmatrix_x4(a, As + (wm + r8 + (q & 1) * 8) * LD + kk + (q >> 1) * 8);
-#pragma unroll
-      for (int np = 0; np < 2; ++np) {
-        // B of two n8 tiles: matrices (tile 2np, k 0-7), (2np, k 8-15), (2np + 1, k 0-7),
-        // (2np + 1, k 8-15).  Bs is [n][k]: row g, columns 2t..2t+1 of a matrix = b[] of a tile.
-        uint32_t bb[4];
-        ldmatrix_x4(bb, Bs + (wn + (2 * np + (q >> 1)) * 8 + r8) * LD + kk + (q & 1) * 8);
-        const uint32_t b0[2] = {bb[0], bb[1]};
-        const uint32_t b1[2] = {bb[2], bb[3]};
-        if constexpr (Tr::kBf16) {
-          mma_m16n8k16_bf16(c[2 * np], a, b0, c[2 * np]);
-          mma_m16n8k16_bf16(c[2 * np + 1], a, b1, c[2 * np + 1]);
-        } else {
-          mma_m16n8k16_f16(c[2 * np], a, b0, c[2 * np]);
-          mma_m16n8k16_f16(c[2 * np + 1], a, b1, c[2 * np + 1]);
-        }
-      }
-    }
-  }
-}
-
-// Tensor cores: the tile's dots into stage[r * kStageLd + c] (f32).
-//
-// The depth is streamed in kMmaChunk chunks through two shared-memory stages (double buffering):
-// stage 0 is the operand region `ops`, stage 1 borrows the f32 `stage` buffer (free until the
-// accumulators are written to it at the end; the traits assert it is large enough).  While the
-// warps multiply chunk c out of one stage, chunk c + 1 is in flight (cp.async of 16 or 4 bytes as
-// the operand's base / stride allow, plain loads otherwise) into the other; 16-bit fragments
-// through ldmatrix.
-template <class Tr>
-__device__ inline void tile_dot_mma(float* stage, void* ops, const typename Tr::T* x, int64_t ldx,
-                                    int64_t rows_x, const typename Tr::T* y, int64_t ldy,
-                                    int64_t rows_y, int64_t d, int64_t row0, int64_t col0,
-                                    int tid) {
-  using S = std::conditional_t<Tr::kTf32, float, uint16_t>; // shared element (raw bits)
-  constexpr int BM = Tr::kBlockM, BN = Tr::kBlockN, KC = Tr::kMmaChunk, LD = Tr::kMmaLd;
-  constexpr int SN = Tr::kStageLd;
-  static_assert(BM == 64 && BN == 64 && Tr::kThreads == 256, "8 warps of 16 x 32");
-  static_assert(SN % 2 == 0, "64-bit pair stores");
-  const int warp = tid / 32, lane = tid % 32;
-  const int g = lane >> 2, t = lane & 3;
-  const int wm = (warp % 4) * 16, wn = (warp / 4) * 32;
-  float c[4][4];
-#pragma unroll
-  for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      c[nt][e] = 0.0f;
-
-  S* const buf0 = static_cast<S*>(ops);
-  S* const buf1 = reinterpret_cast<S*>(stage);
-  const int x_width = async_copy_width(x, ldx);
-  const int y_width = async_copy_width(y, ldy);
-  const int64_t chunks = d > 0 ? (d + KC - 1) / KC : 0;
-  __syncthreads(); // the previous users of both stages (the last tile's reads) are done
-  if (chunks > 0)
-    load_chunk<BM, BN, KC, LD, Tr::kThreads>(buf0, buf0 + BM * LD, x_width, y_width, x, ldx, rows_x,
-                                             y, ldy, rows_y, d, row0, col0, 0, tid);
-  cp_async_commit();
-  for (int64_t ch = 0; ch < chunks; ++ch) {
-    const S* const As = (ch & 1) ? buf1 : buf0;
-    if (ch + 1 < chunks) { // prefetch the next chunk into the other stage
-      S* const An = (ch & 1) ? buf0 : buf1;
-      load_chunk<BM, BN, KC, LD, Tr::kThreads>(An, An + BM * LD, x_width, y_width, x, ldx, rows_x,
-                                               y, ldy, rows_y, d, row0, col0, (ch + 1) * KC, tid);
-    }
-    cp_async_commit();  // (an empty group on the last chunk keeps the count uniform)
-    cp_async_wait<1>(); // this thread's copies of chunk ch have landed ...
-    __syncthreads();    // ... and everybody's are visible
-    mma_chunk<Tr>(c, As, As + BM * LD, wm, wn, lane);
-    __syncthreads(); // this stage is no longer read: the next prefetch (or the accumulator
-                     // writes below, when it is the `stage` buffer) may overwrite it
-  }
-#pragma unroll
-  for (int nt = 0; nt < 4; ++nt) {
-    const int col = wn + nt * 8 + 2 * t;
-    store_pair(stage + (wm + g) * SN + col, make_float2(c[nt][0], c[nt][1]));
-    store_pair(stage + (wm + g + 8) * SN + col, make_float2(c[nt][2], c[nt][3]));
-  }
-}
-
 // The entry: the tile's dots in shared memory, stage[r * kStageLd + c], visible to every
 // thread on return (the kernels turn them into logits / coefficients in place).  `ops` is the
 // operand region (Tr::kOperandBytes), `stage` a [kBlockM][kStageLd] f32 buffer.
@@ -363,21 +246,18 @@ __device__ inline void tile_logit_stage(void* ops, float* stage, const typename 
                                         int64_t ldx, int64_t rows_x, const typename Tr::T* y,
                                         int64_t ldy, int64_t rows_y, int64_t d, int64_t row0,
                                         int64_t col0, int tid) {
-  if constexpr (!Tr::kMma) {
-    float acc[Tr::kThreadM][Tr::kThreadN];
-    float* As = static_cast<float*>(ops);
-    // Its first barrier (d >= 1) follows every earlier read of the stage.
-    tile_dot_ffma<Tr>(acc, As, As + Tr::kBlockK * Tr::kBlockM, x, ldx, rows_x, y, ldy, rows_y, d,
-                      row0, col0, tid);
-    const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
+  static_assert(!Tr::kMma, "the FFMA configuration; tensor cores: mma_mainloop.cuh");
+  float acc[Tr::kThreadM][Tr::kThreadN];
+  float* As = static_cast<float*>(ops);
+  // Its first barrier (d >= 1) follows every earlier read of the stage.
+  tile_dot_ffma<Tr>(acc, As, As + Tr::kBlockK * Tr::kBlockM, x, ldx, rows_x, y, ldy, rows_y, d,
+                    row0, col0, tid);
+  const int ty = tid / Tr::kThreadsN, tx = tid % Tr::kThreadsN;
 #pragma unroll
-    for (int i = 0; i < Tr::kThreadM; ++i)
+  for (int i = 0; i < Tr::kThreadM; ++i)
 #pragma unroll
-      for (int j = 0; j < Tr::kThreadN; ++j)
-        stage[(ty + i * Tr::kThreadsM) * Tr::kStageLd + tx + j * Tr::kThreadsN] = acc[i][j];
-  } else {
-    tile_dot_mma<Tr>(stage, ops, x, ldx, rows_x, y, ldy, rows_y, d, row0, col0, tid);
-  }
+    for (int j = 0; j < Tr::kThreadN; ++j)
+      stage[(ty + i * Tr::kThreadsM) * Tr::kStageLd + tx + j * Tr::kThreadsN] = acc[i][j];
   __syncthreads();
 }
 

@@ -34,9 +34,8 @@ template <typename Element> struct GenericTraits {
   static constexpr int kThreads = kThreadsM * kThreadsN;
   static constexpr int kReduceThreads = 256; // single-block reductions
   // Row of the f32 logit / coefficient stage [kBlockM][kStageLd] (odd: the FFMA micro-tiles'
-  // column reads spread over the banks), and the padding of the gradient accumulator's rows.
+  // column reads spread over the banks).
   static constexpr int kStageLd = kBlockN + 1;
-  static constexpr int kAccPad = 0;
 
   static_assert(kBlockM % kThreadM == 0 && kBlockN % kThreadN == 0, "micro-tiles must tile");
   static_assert(kThreads == 256, "launch bounds and the loaders assume 256 threads");
@@ -50,9 +49,6 @@ template <typename Element> struct GenericTraits {
   static constexpr bool kMma = false;
   static constexpr bool kTf32 = false;
   static constexpr bool kBf16 = false;
-  static constexpr bool kMmaGrad = false;      // the gradient GEMM on tensor cores
-  static constexpr bool kGradRowScale = false; // (f16 tensor cores only, see MmaTraits)
-  static constexpr size_t kGradYBytes = 0;     // (the tensor-core gradient GEMM's Y stage)
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
   static constexpr size_t kOperandBytes = sizeof(float) * (kBlockK * kBlockM + kBlockK * kBlockN);
   static_assert(kOperandBytes >= sizeof(float) * kBlockK * kBlockD, "Y chunk fits");
@@ -61,15 +57,14 @@ template <typename Element> struct GenericTraits {
   static constexpr size_t kForwardSmem =
       kOperandBytes + sizeof(float) * kBlockM * kStageLd + size_t(kBlockM) * kBlockN;
   // Gradient kernel: operands (also the gradient GEMM's Y chunk / stages), C[M][N+1],
-  // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot and the
-  // per-row coefficient scales (f16 tensor cores), the accumulator's row padding: kGradSmemFixed
-  // (the scale partials' reduction reuses the coefficient tile); then the f32
+  // 2 x GradStats per tile row and per tile column, norms of both sides, rowsum/rowdot:
+  // kGradSmemFixed (the scale partials' reduction reuses the coefficient tile); then the f32
   // accumulator [M][pass columns], its width chosen per launch from the device's shared memory
   // (grad_pass_columns below).
-  static constexpr size_t kGradSmemFixed =
-      kOperandBytes + sizeof(float) * kBlockM * (kStageLd + kAccPad) +
-      sizeof(GradStats) * 2 * (kBlockM + kBlockN) + sizeof(float) * (kBlockM + kBlockN) +
-      sizeof(float) * (2 * kBlockM) + sizeof(float) * kBlockM;
+  static constexpr size_t kGradSmemFixed = kOperandBytes + sizeof(float) * kBlockM * kStageLd +
+                                           sizeof(GradStats) * 2 * (kBlockM + kBlockN) +
+                                           sizeof(float) * (kBlockM + kBlockN) +
+                                           sizeof(float) * (2 * kBlockM);
   static_assert(size_t(kBlockM) * kStageLd >= size_t(kThreads), "the scale reduction fits C");
   static_assert(kForwardSmem <= 48 * 1024, "the forward runs without the > 48 KB opt-in");
   // 99 KB: the largest opt-in of sm_86 / sm_89, which run the sm_80 binary.
@@ -77,74 +72,15 @@ template <typename Element> struct GenericTraits {
                 "d <= 256 takes one gradient pass on every sm_80+ GPU");
 };
 
-// Tensor-core configuration (sm_80+): the same tiles and epilogues as GenericTraits; the logit
-// GEMM on mma.sync with f32 accumulation.  Element = bfloat16_t / half_t: m16n8k16 on the raw
-// 16-bit operands (exact products, f32 sums: the FFMA path's accuracy).  Element = float: TF32
-// m16n8k8 (inputs rounded to 10-bit mantissas; chosen only when the caller sets allow_tf32).
-// The gradient GEMM (G x Y) runs on the same tensor cores, the f32 coefficients G rounded to one
-// operand of the input's type (see grad_gemm_mma in loss_backward_kernel.cuh).
-// The logit GEMM's operand chunks are double-buffered (cp.async into two stages, ldmatrix for the
-// 16-bit fragments; see loss_tile.cuh); the gradient GEMM's Y tiles come by cp.async too.
-// What is checked vs not: correctness on the CPU SIMT emulator (which defers cp.async completion
-// to the wait, so a missing wait reads stale data there) and register / spill / shared-memory
-// budgets with ptxas -v for sm_80 and sm_90.  NOT measured: speed.  No GPU was available when the
-// pipeline was written, so neither its benefit nor the tile sizes are tuned on hardware.
+// Tensor-core configuration (sm_80+), the tag TileConfig::mma selects: run_forward / run_backward
+// launch the tensor-core kernels on ForwardMmaTraits / BackwardMmaTraits (below) for it; only the
+// small kernels (norms, counts, weights, merges, reductions) are shared with GenericTraits.
+// Element = bfloat16_t / half_t: mma.sync m16n8k16 on the raw 16-bit operands with f32 sums;
+// float: TF32 m16n8k8 (inputs rounded to 10-bit mantissas; only when the caller sets allow_tf32).
 template <typename Element> struct MmaTraits : GenericTraits<Element> {
-  using Base = GenericTraits<Element>;
   static constexpr bool kMma = true;
   static constexpr bool kTf32 = sizeof(Element) == 4;
   static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
-  static constexpr bool kMmaGrad = true;
-  // The f32 stage row: 8 words past a multiple of 32 for the 16-bit paths (the gradient GEMM's A
-  // pairs, 64-bit loads by half-warps: rows g = 0..3 in bank groups 0, 8, 16, 24), 4 for TF32
-  // (single words of rows g = 0..7 in groups 0, 4, .., 28): conflict-free fragment reads.
-  static constexpr int kStageLd = Base::kBlockN + (kTf32 ? 4 : 8);
-  // Accumulator rows of pass columns + 8 words: the fragments' 64-bit read-modify-writes (rows
-  // g = 0..3 of a half-warp) land in disjoint bank groups.
-  static constexpr int kAccPad = 8;
-  // f16's range (65504) cannot hold every coefficient (a large grad_loss, a cosine 1/|y|): each
-  // tile row of G is scaled by a power of two before the split and the product scaled back.
-  static constexpr bool kGradRowScale = !kTf32 && !kBf16;
-  static_assert(!kGradRowScale || Base::kThreadsN == 16,
-                "a tile row's coefficients live in one half-warp (the row maximum by shuffles)");
-  // The gradient GEMM's Y steps: kGradRows rows of y (tile columns) x kBlockD columns of d,
-  // row-major with a padded row of kGradLd elements (16-byte aligned rows for cp.async and
-  // ldmatrix.trans, rows staggered across banks); two stages of kGradYBytes in the operand region.
-  static constexpr int kGradRows = kTf32 ? Base::kBlockN / 4 : Base::kBlockN / 2;
-  static constexpr int kGradLd = Base::kBlockD + 8;
-  static constexpr size_t kGradYBytes =
-      (kTf32 ? sizeof(float) : sizeof(uint16_t)) * size_t(kGradRows) * kGradLd;
-  // Depth chunk per shared-memory stage and the padded row length of the operand tiles (in
-  // elements; the padding staggers the rows across banks).
-  static constexpr int kMmaChunk = kTf32 ? 16 : 32;
-  static constexpr int kMmaLd = kMmaChunk + (kTf32 ? 4 : 8);
-  static constexpr size_t kOperandBytes =
-      (kTf32 ? sizeof(float) : sizeof(uint16_t)) * size_t(Base::kBlockM + Base::kBlockN) * kMmaLd;
-  static_assert(kMmaChunk % (kTf32 ? 8 : 16) == 0, "whole mma k-steps per chunk");
-  static_assert((Base::kBlockM * kMmaChunk) % Base::kThreads == 0, "operand chunk loads evenly");
-  static_assert(kOperandBytes >= sizeof(float) * Base::kBlockK * Base::kBlockD, "Y chunk fits");
-  static_assert((kMmaLd * (kTf32 ? 4 : 2)) % 4 == 0, "32-bit fragment loads stay aligned");
-  static_assert(kOperandBytes >= 2 * kGradYBytes && kGradYBytes % 16 == 0,
-                "the gradient GEMM's two Y stages fit the operand region, 16-byte aligned");
-  static_assert((kGradLd * (kTf32 ? 4 : 2)) % 16 == 0, "Y tile rows 16-byte aligned");
-  static_assert(Base::kBlockN % kGradRows == 0 && kGradRows % (kTf32 ? 8 : 16) == 0,
-                "whole mma k-steps per Y step");
-  // Double buffering of the operand chunks: the second stage lives in the f32 logit stage buffer
-  // [kBlockM][kBlockN + 1] that follows the operand region (unused while the chunks stream), so
-  // the pipeline costs no shared memory; cp.async / ldmatrix need 16-byte aligned stage rows.
-  static_assert(sizeof(float) * Base::kBlockM * kStageLd >= kOperandBytes,
-                "the second operand stage fits the logit stage buffer");
-  static_assert(kOperandBytes % 16 == 0 && (kMmaLd * (kTf32 ? 4 : 2)) % 16 == 0,
-                "stage bases and rows 16-byte aligned (cp.async, ldmatrix)");
-  static constexpr size_t kForwardSmem =
-      Base::kForwardSmem - Base::kOperandBytes + kOperandBytes +
-      sizeof(float) * Base::kBlockM * (kStageLd - Base::kStageLd);
-  static constexpr size_t kGradSmemFixed =
-      Base::kGradSmemFixed - Base::kOperandBytes + kOperandBytes +
-      sizeof(float) * Base::kBlockM * (kStageLd + kAccPad - Base::kStageLd - Base::kAccPad);
-  static_assert(kForwardSmem <= 48 * 1024 &&
-                    kGradSmemFixed + sizeof(float) * Base::kBlockM * 256 <= 99 * 1024,
-                "fits every sm_80+ GPU (d <= 256 in one gradient pass)");
 };
 
 // Whether 8 rows of `row_bytes` each (an ldmatrix phase: 16 bytes of each) fall in disjoint banks.
@@ -266,13 +202,14 @@ template <typename Element> struct BackwardMmaTraits {
                 "a pass of at least 128 (TF32: 64) columns on every sm_80+ GPU");
 };
 
-// Columns of d per pass of the gradient kernel (each pass recomputes the logit tiles, so fewer
+// Columns of d per pass of a gradient kernel (each pass recomputes the logit tiles, so fewer
 // passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the
 // device's opt-in shared memory next to kGradSmemFixed, the columns split evenly over the passes
-// and rounded up to whole kBlockD sub-chunks.  E.g. on an H100 (227 KB): d <= 768 in one pass,
-// d = 1024 in two of 512; on an A100 (163 KB) d <= 512 in one; on any sm_80+ GPU d <= 256 in
-// one.  Wider passes cost no occupancy: the gradient kernel uses 168-210 registers per thread
-// (ptxas -v, CUDA 13.0), so one 256-thread block per SM is resident whatever its shared memory.
+// and rounded up to whole kBlockD sub-chunks.  E.g. the tensor-core kernel (BackwardMmaTraits)
+// on an H100 / H200 (227 KB): bf16 d <= 640 in one pass, d = 768 in two of 384, d = 1024 in two
+// of 512; on an A100 (163 KB) d <= 384 in one; on an sm_86 / sm_89 GPU (99 KB) d <= 128 in one.
+// Wider passes cost no occupancy: the gradient kernels use 200-255 registers per thread (ptxas
+// -v, CUDA 13.0), so one 256-thread block per SM is resident whatever its shared memory.
 template <class Tr> constexpr int32_t grad_pass_columns(int64_t d, size_t smem_optin) {
   constexpr int64_t BD = Tr::kBlockD;
   constexpr int64_t per_column = int64_t(sizeof(float)) * Tr::kBlockM;
@@ -289,13 +226,15 @@ template <class Tr> constexpr int32_t grad_pass_columns(int64_t d, size_t smem_o
 
 // The examples above, with the opt-in shared memory of an H100 / H200 (227 KB), an A100 (163 KB)
 // and an sm_86 / sm_89 GPU (99 KB).
-static_assert(grad_pass_columns<MmaTraits<bfloat16_t>>(768, 232448) == 768 &&
-                  grad_pass_columns<MmaTraits<bfloat16_t>>(1024, 232448) == 512 &&
-                  grad_pass_columns<MmaTraits<half_t>>(512, 166912) == 512 &&
-                  grad_pass_columns<MmaTraits<float>>(256, 101376) == 256 &&
-                  grad_pass_columns<GenericTraits<float>>(256, 101376) == 256 &&
-                  grad_pass_columns<MmaTraits<half_t>>(1000, 232448) == 512 &&
-                  grad_pass_columns<MmaTraits<bfloat16_t>>(100, 232448) == 128,
+static_assert(grad_pass_columns<BackwardMmaTraits<bfloat16_t>>(640, 232448) == 640 &&
+              grad_pass_columns<BackwardMmaTraits<bfloat16_t>>(768, 232448) == 384 &&
+              grad_pass_columns<BackwardMmaTraits<bfloat16_t>>(1024, 232448) == 512 &&
+              grad_pass_columns<BackwardMmaTraits<half_t>>(384, 166912) == 384 &&
+              grad_pass_columns<BackwardMmaTraits<half_t>>(512, 166912) == 256 &&
+              grad_pass_columns<BackwardMmaTraits<bfloat16_t>>(128, 101376) == 128 &&
+              grad_pass_columns<BackwardMmaTraits<float>>(512, 232448) == 512 &&
+              grad_pass_columns<GenericTraits<float>>(256, 101376) == 256 &&
+              grad_pass_columns<BackwardMmaTraits<bfloat16_t>>(100, 232448) == 128 &&
               "gradient pass widths as documented");
 
 } // namespace kernels
