@@ -56,11 +56,12 @@ constexpr size_t align_up(size_t x) {
 }
 
 // The tile configuration for (arch, dtype, d, allow_tf32):
-//   - bf16 / f16 on sm_80+: tensor cores (mma.sync m16n8k16, f32 accumulation) for the logit GEMM;
-//   - f32 with allow_tf32 on sm_80+: TF32 m16n8k8;
-//   - otherwise (exact f32, or an older arch): the generic FFMA configuration.
-// Both share the 64 x 64 tiles; d does not change the choice yet (it sets the gradient kernel's
-// pass width at launch, from the device's shared memory: kernels/loss/loss_launch.cuh).  No GPU
+//   - bf16 / f16 on sm_80+: tensor cores (mma.sync m16n8k16, f32 accumulation): the forward on
+//     128 x 128 tiles (ForwardMmaTraits), the gradient kernel on 64 x 128 (BackwardMmaTraits);
+//   - f32 with allow_tf32 on sm_80+: the same on TF32 m16n8k8;
+//   - otherwise (exact f32, or an older arch): the generic FFMA configuration (64 x 64 tiles).
+// d does not change the choice (it sets the gradient kernel's pass width at launch, from the
+// device's shared memory: kernels/loss/loss_launch.cuh).  No GPU
 // measurement exists yet (none was available to this work): the choice rests on tensor-core vs FFMA
 // peak throughput, not on a benchmark, and is to be revisited with bench/ results.
 constexpr TileConfig select_config(int arch, fnceDataType_t dtype, int64_t /*d*/, bool tf32) {

@@ -133,24 +133,5 @@ __device__ inline void store_pair(float* p, float2 v) {
 #endif
 }
 
-// f32 value of the low / high half of a packed word.
-template <typename T> __device__ inline float unpack_lo(uint32_t w) {
-  return to_float(T{uint16_t(w & 0xffffu)});
-}
-template <typename T> __device__ inline float unpack_hi(uint32_t w) {
-  return to_float(T{uint16_t(w >> 16)});
-}
-
-// A pair of f32 values as two 16-bit operand words, v = hi + lo + (the rounding of lo): hi is v
-// rounded to T, lo the exact f32 remainder v - hi rounded to T.  With both halves multiplied by an
-// exact 16-bit operand (products exact in f32), the sum keeps 2 x 8 (bf16) or 2 x 11 (f16)
-// significant bits of v.  Hazard: |v| beyond T's range makes hi infinite and lo NaN (callers keep
-// f16 values in range by a power-of-two scale; bf16 has f32's range).
-template <typename T>
-__device__ inline void split_pair(float v0, float v1, uint32_t& hi, uint32_t& lo) {
-  hi = pack2<T>(v0, v1);
-  lo = pack2<T>(v0 - unpack_lo<T>(hi), v1 - unpack_hi<T>(hi));
-}
-
 } // namespace kernels
 } // namespace flashnce
