@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_setup.h"
 #include "flashnce/flashnce.hpp"
 #include "kernels/loss/loss_traits.cuh"
 
@@ -91,12 +92,8 @@ template <class Tr> void traits_configs(std::ostringstream& o, bool& first) {
 // The tensor-core forward: one kernel per (similarity, LABELS, SYMMETRIC), named as c++filt
 // spells the instantiation.
 template <class Ft> void forward_mma_configs(std::ostringstream& o, bool& first) {
-  const char* t = std::is_same_v<typename Ft::T, float>    ? "float"
-                  : std::is_same_v<typename Ft::T, half_t> ? "half_t"
-                                                           : "bfloat16_t";
-  const std::string cfg = std::is_same_v<typename Ft::T, float>    ? "mma_tf32"
-                          : std::is_same_v<typename Ft::T, half_t> ? "mma_f16"
-                                                                   : "mma_bf16";
+  const char* t = traits_dtype<Ft>();
+  const std::string cfg = config_name<MmaTraits<typename Ft::T>>();
   for (int sim = 0; sim < 3; ++sim)
     for (const char* labels : {"false", "true"})
       for (const char* sym : {"false", "true"})
@@ -108,12 +105,8 @@ template <class Ft> void forward_mma_configs(std::ostringstream& o, bool& first)
 
 // The tensor-core gradient kernel: per (similarity, LABELS, SYMMETRIC, launch role) and depth.
 template <class Gt> void grad_mma_configs(std::ostringstream& o, bool& first) {
-  const char* t = std::is_same_v<typename Gt::T, float>    ? "float"
-                  : std::is_same_v<typename Gt::T, half_t> ? "half_t"
-                                                           : "bfloat16_t";
-  const std::string cfg = std::is_same_v<typename Gt::T, float>    ? "mma_tf32"
-                          : std::is_same_v<typename Gt::T, half_t> ? "mma_f16"
-                                                                   : "mma_bf16";
+  const char* t = traits_dtype<Gt>();
+  const std::string cfg = config_name<MmaTraits<typename Gt::T>>();
   for (int sim = 0; sim < 3; ++sim)
     for (const char* labels : {"false", "true"})
       for (const char* sym : {"false", "true"})
@@ -190,26 +183,10 @@ struct DtypeCase {
 const DtypeCase kDtypes[] = {
     {"bf16", FNCE_BF16, 0}, {"f16", FNCE_F16, 0}, {"tf32", FNCE_F32, 1}, {"f32", FNCE_F32, 0}};
 
-// Reproducible inputs of size ~1/sqrt(d), as bit patterns of the dtype.
+// Reproducible inputs of size ~1/sqrt(d), as bit patterns of the dtype (the benchmarks' own).
 std::vector<unsigned char> inputs(int64_t count, fnceDataType_t dtype, uint64_t seed, int64_t d) {
-  const size_t es = dtype == FNCE_F32 ? 4 : 2;
-  std::vector<unsigned char> out(size_t(count) * es);
-  uint64_t x = seed;
-  for (int64_t k = 0; k < count; ++k) {
-    x += 0x9e3779b97f4a7c15ull;
-    uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    const float v = (float(z >> 40) / 16777216.0f - 0.5f) * 3.4641f / std::sqrt(float(d));
-    if (dtype == FNCE_F32) {
-      std::memcpy(&out[size_t(k) * 4], &v, 4);
-    } else {
-      const uint16_t bits = dtype == FNCE_F16 ? __half_as_ushort(__float2half(v))
-                                              : __bfloat16_as_ushort(__float2bfloat16(v));
-      std::memcpy(&out[size_t(k) * 2], &bits, 2);
-    }
-  }
+  std::vector<unsigned char> out(size_t(count) * (dtype == FNCE_F32 ? 4 : 2));
+  flashnce::bench::fill_host_inputs(out.data(), count, dtype, seed, d);
   return out;
 }
 
