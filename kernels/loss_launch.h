@@ -34,8 +34,9 @@ struct TileShape {
   int block_m; // rows per block of the forward and gradient kernels
   int block_n;
 };
+// The gradient kernels' tiles (GenericTraits; BackwardMmaTraits for the tensor cores).
 constexpr TileShape tile_shape(TileConfig c) {
-  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 64}; // same tiles
+  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 128};
 }
 // The forward's logit tiles (ForwardMmaTraits for the tensor cores; the backward keeps
 // tile_shape).

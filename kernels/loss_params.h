@@ -109,9 +109,17 @@ struct BackwardParams {
   int32_t* col_nz;        // m (SYMMETRIC)
   GradStats* row_stats;   // n
   GradStats* col_stats;   // m (SYMMETRIC; else unused)
-  float* scale_partial;   // one per row tile of the row-gradient kernel
+  float* scale_partial;   // one per block of the row-gradient launch
   int32_t transposed;     // set per launch of the gradient kernel: 0 rows = a, 1 rows = b
   int32_t grad_pass_cols; // columns of d per pass of the gradient kernel (set by run_backward)
+  // Column splits of the tensor-core gradient kernel (grad_splits in host/cuda/dispatch.cpp): a
+  // launch with few row tiles runs row tiles x splits blocks, block (t, s) over the column tiles of
+  // split s; each block writes its f32 accumulator and row sums to the partials, which
+  // grad_split_reduce_kernel adds in split order (deterministic) into the output.
+  int32_t splits_rows, splits_cols; // of the rows launch (grad_a) and of the columns launch
+  int32_t grad_splits;              // of the current launch (set by run_backward)
+  float* grad_partial;              // max splits x rows x d (f32)
+  float* sum_partial;               // max splits x rows x 2: sum_j G, sum_j G sim
 };
 
 } // namespace kernels

@@ -22,7 +22,11 @@
 //            + SYMMETRIC ? A(4m) + A(4m) : 0      column counts
 //            + A(12n)                   per-row {lse, weight, 1/|P|}
 //            + SYMMETRIC ? A(12m) : 0   per-column stats
-//            + A(4 ceil(n / 64))        grad_logit_scale partials (one per row tile)
+//            + A(4 ceil(n / 64) S_a)    grad_logit_scale partials (one per block of the rows
+//            launch)
+//            + tensor cores, when a launch has column splits (grad_splits below; S_a for the rows
+//              launch, S_b for the columns launch): A(4 d max(S_a n, S_b m)) + A(8 max(..))
+//                                       the split blocks' accumulators and row sums
 // FFMA forward: G = ceil(n / 64) for ROWS (no column partials), min(ceil(n / 64), SM count) for
 // SYMMETRIC (the main kernel's 256 threads x 114-163 registers, ptxas -v with CUDA 13.0, allow 1-2
 // resident blocks per SM: at most half the occupancy is traded for half the memory).  The symmetric
@@ -240,6 +244,26 @@ ForwardParams forward_params(const Problem& pr, TileConfig c, const Device& dev,
   return f;
 }
 
+// The tensor-core gradient kernel's column splits for a launch with R rows against C columns: as
+// many as fill kGradBlocks blocks (a constant, never the device's SM count: the results are the
+// same on every GPU), at most one per column tile; 1 when the row tiles alone fill it.  Their
+// partials take splits x R x d f32, and splits x R <= kGradBlocks x 64: at most 67584 d bytes
+// (35 MB at d = 512).  E.g. MoCo n = 256, m = 65536: the rows launch 4 x 66 blocks, the columns
+// launch 1024 x 1; n = m = 4096: 64 x 4; n = m = 16384: 256 x 1.
+constexpr int64_t kGradBlocks = 264;
+constexpr int32_t grad_splits(int64_t rows, int64_t cols) {
+  const kernels::TileShape t = kernels::tile_shape(TileConfig::mma);
+  const int64_t row_tiles = (rows + t.block_m - 1) / t.block_m;
+  const int64_t col_tiles = (cols + t.block_n - 1) / t.block_n;
+  int64_t s = row_tiles >= kGradBlocks ? 1 : kGradBlocks / row_tiles;
+  s = s > col_tiles ? col_tiles : s;
+  return int32_t(s < 1 ? 1 : s);
+}
+static_assert(grad_splits(256, 65536) == 66 && grad_splits(65536, 256) == 1 &&
+                  grad_splits(4096, 4096) == 4 && grad_splits(16384, 16384) == 1 &&
+                  grad_splits(1, 1) == 1,
+              "the splits documented above");
+
 BackwardParams backward_params(const Problem& pr, TileConfig c, void* workspace, size_t* bytes) {
   Carver ws(workspace);
   BackwardParams b{};
@@ -254,7 +278,21 @@ BackwardParams backward_params(const Problem& pr, TileConfig c, void* workspace,
   b.row_stats = ws.take<kernels::GradStats>(n);
   if (symmetric(pr))
     b.col_stats = ws.take<kernels::GradStats>(m);
-  b.scale_partial = ws.take<float>(static_cast<size_t>(row_tiles(pr, c)));
+  b.splits_rows = b.splits_cols = 1;
+  if (c == TileConfig::mma) {
+    b.splits_rows = grad_splits(pr.p.n, pr.p.m);
+    b.splits_cols = pr.self_mode ? 1 : grad_splits(pr.p.m, pr.p.n);
+  }
+  b.scale_partial = ws.take<float>(static_cast<size_t>(row_tiles(pr, c) * b.splits_rows));
+  // (the largest of the two launches' partials: they run one after the other)
+  const size_t d = static_cast<size_t>(pr.p.d);
+  const size_t rows_a = b.splits_rows > 1 ? size_t(b.splits_rows) * n : 0;
+  const size_t rows_b = b.splits_cols > 1 ? size_t(b.splits_cols) * m : 0;
+  const size_t rows_p = rows_a > rows_b ? rows_a : rows_b;
+  if (rows_p > 0) {
+    b.grad_partial = ws.take<float>(rows_p * d);
+    b.sum_partial = ws.take<float>(rows_p * 2);
+  }
   *bytes = ws.used();
   return b;
 }

@@ -5,8 +5,8 @@
 namespace flashnce {
 namespace kernels {
 
-static_assert(MmaTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
-                  MmaTraits<bfloat16_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
+static_assert(BackwardMmaTraits<bfloat16_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  BackwardMmaTraits<bfloat16_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
 static_assert(ForwardMmaTraits<bfloat16_t>::kBlockM ==
                       forward_tile_shape(TileConfig::mma).block_m &&

@@ -5,8 +5,8 @@
 namespace flashnce {
 namespace kernels {
 
-static_assert(MmaTraits<half_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
-                  MmaTraits<half_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
+static_assert(BackwardMmaTraits<half_t>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  BackwardMmaTraits<half_t>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
 static_assert(ForwardMmaTraits<half_t>::kBlockM == forward_tile_shape(TileConfig::mma).block_m &&
                   ForwardMmaTraits<half_t>::kBlockN == forward_tile_shape(TileConfig::mma).block_n,

@@ -5,8 +5,8 @@
 namespace flashnce {
 namespace kernels {
 
-static_assert(MmaTraits<float>::kBlockM == tile_shape(TileConfig::mma).block_m &&
-                  MmaTraits<float>::kBlockN == tile_shape(TileConfig::mma).block_n,
+static_assert(BackwardMmaTraits<float>::kBlockM == tile_shape(TileConfig::mma).block_m &&
+                  BackwardMmaTraits<float>::kBlockN == tile_shape(TileConfig::mma).block_n,
               "tile_shape() must match the traits");
 static_assert(ForwardMmaTraits<float>::kBlockM == forward_tile_shape(TileConfig::mma).block_m &&
                   ForwardMmaTraits<float>::kBlockN == forward_tile_shape(TileConfig::mma).block_n,

@@ -320,7 +320,28 @@ __device__ inline void warp_grad_stage(float (&c)[Tr::kGradNTiles][4], const Gra
   }
 }
 
-// The gradient kernel on tensor cores: one block per kBlockM launch rows.
+// A gradient element from its accumulator sum_c C_rc y_c: alpha_r acc + beta_r x_r (DOT: scale,
+// 0; COSINE: scale |x^|^-1, -scale rdot |x^|^-2 unless clamped; NEG_SQ_DIST: 2 scale,
+// -2 scale rsum).  nrm: the pre-pass norm of x_r (COSINE signed inverse norm, NEG_SQ_DIST |x|^2).
+__device__ inline float gradient_value(Similarity sim, float scale, float nrm, float rsum,
+                                       float rdot, float acc, float xv) {
+  float alpha = scale, beta = 0.0f;
+  if (sim == Similarity::cosine) {
+    const float inv = fabsf(nrm);
+    alpha = scale * inv;
+    beta = nrm > 0.0f ? -scale * rdot * inv * inv : 0.0f; // no projection if clamped
+  } else if (sim == Similarity::neg_sq_dist) {
+    alpha = 2.0f * scale;
+    beta = -2.0f * scale * rsum;
+  }
+  float v = alpha * acc;
+  if (beta != 0.0f)
+    v += beta * xv;
+  return v;
+}
+
+// The gradient kernel on tensor cores: grid = row tiles x bp.grad_splits blocks of kBlockM launch
+// rows each.
 template <class Tr, Similarity kSim, bool kLabels, bool kSym, GradLaunch kMode>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     grad_mma_kernel(__grid_constant__ const BackwardParams bp) {
@@ -351,8 +372,13 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int64_t ldx = kTr ? p.ldb : p.lda, ldy = kTr ? p.lda : p.ldb;
   T* out = static_cast<T*>(kTr ? bp.grad_b : bp.grad_a);
   const bool want_scale = !kTr && bp.grad_logit_scale != nullptr;
-  const int64_t row0 = int64_t(blockIdx.x) * BM;
-  const int64_t col_tiles = (Cn + BN - 1) / BN;
+  // Block (row tile, split): the split's column tiles [ct_begin, ct_begin + col_tiles).
+  const int64_t row_tiles = (Rn + BM - 1) / BM, all_col_tiles = (Cn + BN - 1) / BN;
+  const int64_t split = int64_t(blockIdx.x) / row_tiles;
+  const int64_t row0 = (int64_t(blockIdx.x) % row_tiles) * BM;
+  const int64_t ct_begin = split * all_col_tiles / bp.grad_splits;
+  const int64_t col_tiles = (split + 1) * all_col_tiles / bp.grad_splits - ct_begin;
+  const bool partial = bp.grad_splits > 1;
   const int64_t chunks = (p.d + KC - 1) / KC;
   const int bda = bp.grad_pass_cols; // a multiple of KC
   const int acc_ld = bda + Tr::kAccPad;
@@ -379,7 +405,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     int64_t ic = 0, iq = 0, issued = 0;
     auto issue_next = [&]() {
       if (issued < items) {
-        const int64_t col0 = ic * BN;
+        const int64_t col0 = (ct_begin + ic) * BN;
         if (iq == 0)
           yl.set_tile(col0, tid);
         S* const st = stages + (issued % ST) * kStageElems;
@@ -420,7 +446,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll
           for (int r = 0; r < R; ++r)
             amax[r] = 0.0f;
-          epi.tile(acc, row0, cc * BN, first, amax);
+          epi.tile(acc, row0, (ct_begin + cc) * BN, first, amax);
           float rscale[R];
 #pragma unroll
           for (int r = 0; r < R; ++r)
@@ -501,6 +527,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     cp_async_wait<0>();
     if (first) {
       epi.finish_row_sums(scratch, row_sum, row_dot, tid);
+      if (partial && tid < BM && row0 + tid < Rn) { // this split's row sums
+        float* const sp = bp.sum_partial + 2 * (split * Rn + row0 + tid);
+        sp[0] = row_sum[tid];
+        sp[1] = row_dot[tid];
+      }
       if (want_scale) {
         const float total = block_sum<Tr::kThreads>(epi.gs, scratch, tid);
         if (tid == 0)
@@ -510,30 +541,60 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     if (out == nullptr)
       break;
     __syncthreads(); // every gradient item's accumulator pairs are written
-    // out = alpha_r acc + beta_r x_r, once, in the output dtype.
+    // out = alpha_r acc + beta_r x_r, once, in the output dtype; with splits, this split's
+    // accumulator into the partials instead (grad_split_reduce_kernel finishes).
     const float* nx = kTr ? p.norm_b : p.norm_a;
     for (int k = tid; k < BM * bda; k += Tr::kThreads) {
       const int r = k / bda, cidx = k % bda;
       const int64_t gr = row0 + r, gk = dc + cidx;
       if (gr >= Rn || gk >= p.d)
         continue;
-      float alpha = scale, beta = 0.0f;
-      if (kSim == Similarity::cosine) {
-        const float nrm = nx[gr];
-        const float inv = fabsf(nrm);
-        alpha = scale * inv;
-        beta = nrm > 0.0f ? -scale * row_dot[r] * inv * inv : 0.0f; // no projection if clamped
-      } else if (kSim == Similarity::neg_sq_dist) {
-        alpha = 2.0f * scale;
-        beta = -2.0f * scale * row_sum[r];
+      const float a = acc_s[r * acc_ld + cidx];
+      if (partial) {
+        bp.grad_partial[(split * Rn + gr) * p.d + gk] = a;
+        continue;
       }
-      float v = alpha * acc_s[r * acc_ld + cidx];
-      if (beta != 0.0f)
-        v += beta * to_float(x[gr * ldx + gk]);
-      out[gr * p.d + gk] = from_float<T>(v);
+      const float xv = kSim == Similarity::dot ? 0.0f : to_float(x[gr * ldx + gk]);
+      const float nrm = kSim == Similarity::dot ? 0.0f : nx[gr];
+      out[gr * p.d + gk] =
+          from_float<T>(gradient_value(kSim, scale, nrm, row_sum[r], row_dot[r], a, xv));
     }
     __syncthreads(); // the accumulator is zeroed again by the next pass
   }
+}
+
+} // namespace kernels
+} // namespace flashnce
+
+namespace flashnce {
+namespace kernels {
+
+// A split launch's end (grad_splits > 1): each gradient element is the sum of its splits'
+// partial accumulators and its row's sums in split order (deterministic), then gradient_value.
+// One thread per element of the launch's R x d output.
+template <typename T>
+__global__ void __launch_bounds__(256)
+    grad_split_reduce_kernel(__grid_constant__ const BackwardParams bp) {
+  const ProblemParams& p = bp.pr;
+  const bool tr = bp.transposed != 0;
+  const int64_t R = tr ? p.m : p.n;
+  const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= R * p.d)
+    return;
+  const int64_t r = k / p.d, c = k % p.d;
+  float acc = 0.0f, rsum = 0.0f, rdot = 0.0f;
+  for (int32_t s = 0; s < bp.grad_splits; ++s) {
+    acc += bp.grad_partial[(s * R + r) * p.d + c];
+    rsum += bp.sum_partial[2 * (s * R + r)];
+    rdot += bp.sum_partial[2 * (s * R + r) + 1];
+  }
+  const T* x = static_cast<const T*>(tr ? p.b : p.a);
+  const int64_t ldx = tr ? p.ldb : p.lda;
+  const float xv = p.similarity == Similarity::dot ? 0.0f : to_float(x[r * ldx + c]);
+  const float nrm = p.similarity == Similarity::dot ? 0.0f : (tr ? p.norm_b : p.norm_a)[r];
+  T* out = static_cast<T*>(tr ? bp.grad_b : bp.grad_a);
+  out[r * p.d + c] =
+      from_float<T>(gradient_value(p.similarity, *p.logit_scale, nrm, rsum, rdot, acc, xv));
 }
 
 } // namespace kernels

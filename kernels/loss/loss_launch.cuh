@@ -188,12 +188,23 @@ LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaSt
   auto smem = [&](const void* out) {
     return Gt::kGradSmemFixed + sizeof(float) * Gt::kBlockM * size_t(out != nullptr ? cols : 0);
   };
+  // The split launches (tensor cores, few row tiles) finish in grad_split_reduce_kernel.
+  auto finish = [&](const BackwardParams& bp, int64_t rows) -> LaunchResult {
+    if (bp.grad_splits > 1 && (bp.transposed ? bp.grad_b : bp.grad_a) != nullptr)
+      FLASHNCE_LAUNCH("grad_split_reduce_kernel", grad_split_reduce_kernel<T>,
+                      (rows * p.d + 255) / 256, 256, 0, stream, bp);
+    return LaunchResult{};
+  };
+  const int32_t splits_rows = Tr::kMma ? bp_in.splits_rows : 1;
   if (bp_in.grad_a != nullptr || bp_in.grad_logit_scale != nullptr) {
     BackwardParams bp = bp_in;
     bp.transposed = 0;
     bp.grad_pass_cols = cols;
-    const LaunchResult r =
-        launch_grad<Tr>(bp, row_tiles, smem(bp.grad_a), "grad_kernel(rows)", stream);
+    bp.grad_splits = splits_rows;
+    LaunchResult r = launch_grad<Tr>(bp, row_tiles * bp.grad_splits, smem(bp.grad_a),
+                                     "grad_kernel(rows)", stream);
+    if (r.error == cudaSuccess)
+      r = finish(bp, p.n);
     if (r.error != cudaSuccess)
       return r;
   }
@@ -202,14 +213,17 @@ LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaSt
     bp.transposed = 1;
     bp.grad_logit_scale = nullptr;
     bp.grad_pass_cols = cols;
-    const LaunchResult r = launch_grad<Tr>(bp, (p.m + Gt::kBlockM - 1) / Gt::kBlockM,
-                                           smem(bp.grad_b), "grad_kernel(columns)", stream);
+    bp.grad_splits = Tr::kMma ? bp_in.splits_cols : 1;
+    LaunchResult r = launch_grad<Tr>(bp, (p.m + Gt::kBlockM - 1) / Gt::kBlockM * bp.grad_splits,
+                                     smem(bp.grad_b), "grad_kernel(columns)", stream);
+    if (r.error == cudaSuccess)
+      r = finish(bp, p.m);
     if (r.error != cudaSuccess)
       return r;
   }
   if (bp_in.grad_logit_scale != nullptr)
     FLASHNCE_LAUNCH("scale_reduce_kernel", scale_reduce_kernel<R>, 1, R, R * sizeof(float), stream,
-                    bp_in, row_tiles);
+                    bp_in, row_tiles * splits_rows);
   return LaunchResult{};
 }
 
