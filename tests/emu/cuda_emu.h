@@ -109,10 +109,12 @@ struct LaunchCounters {
   unsigned grid[3] = {0, 0, 0}, block[3] = {0, 0, 0};
   std::uint64_t dynamic_smem = 0;
   std::uint64_t blocks = 0, threads = 0;
-  std::uint64_t barriers = 0;         // completed __syncthreads, summed over blocks
-  std::uint64_t warp_collectives = 0; // completed shuffles / votes / syncwarps / mma / ldmatrix
-  std::uint64_t mma_instructions = 0; // warp-level mma.sync
-  std::uint64_t tensor_macs = 0;      // multiply-adds of those (m16n8k16: 2048, m16n8k8: 1024)
+  std::uint64_t barriers = 0;           // completed __syncthreads, summed over blocks
+  std::uint64_t warp_collectives = 0;   // completed shuffles / votes / syncwarps / mma / ldmatrix
+  std::uint64_t mma_instructions = 0;   // warp-level mma.sync
+  std::uint64_t tensor_macs = 0;        // multiply-adds of those (m16n8k16: 2048, m16n8k8: 1024)
+                                        // and of the wgmma (m64nNk16: 1024 N)
+  std::uint64_t wgmma_instructions = 0; // warpgroup-level wgmma.mma_async
   // Shared memory (32 banks of 4 bytes; a request is one warp-level access; a wavefront one pass
   // of the banks; ideal = the wavefronts without conflicts: 1 per request of <= 4 bytes per lane,
   // 2 of 8 bytes (half-warps), 4 of 16 bytes (quarter-warps); ldmatrix: 1 per 8x8 matrix).
@@ -123,6 +125,7 @@ struct LaunchCounters {
   std::uint64_t gmem_load_requests = 0, gmem_load_sectors = 0, gmem_load_bytes = 0;
   std::uint64_t gmem_store_requests = 0, gmem_store_sectors = 0, gmem_store_bytes = 0;
   std::uint64_t cp_async_requests = 0, cp_async_bytes = 0; // (in gmem loads / smem stores)
+  std::uint64_t tma_requests = 0, tma_bytes = 0; // cp.async.bulk.tensor copies and their box bytes
   bool accesses_instrumented = false;
 };
 void counters_enable(bool on);
@@ -171,6 +174,32 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending_groups);
 std::uint32_t float_to_tf32(float x);
+// Hopper (sm_90a) primitives: kernels/common/mbarrier.cuh, tma.cuh, wgmma.cuh, warpgroup.cuh call
+// these (README "Hopper").  mbarrier state lives in the emulator (keyed by the object's address);
+// a wait, a named barrier and the warpgroup instructions are scheduling points.
+void mbarrier_init(std::uint64_t* bar, unsigned count);
+void mbarrier_inval(std::uint64_t* bar);
+std::uint64_t mbarrier_arrive(std::uint64_t* bar, std::uint32_t tx_bytes, bool expect_tx);
+void mbarrier_expect_tx(std::uint64_t* bar, std::uint32_t tx_bytes);
+bool mbarrier_try_wait_parity(std::uint64_t* bar, unsigned phase_parity);
+void named_barrier(unsigned id, unsigned count, bool wait);
+// The shared-window address of a byte of the running block's dynamic shared memory (what
+// __cvta_generic_to_shared gives on a GPU): the buffer starts at kSharedWindowBase.
+constexpr std::uint32_t kSharedWindowBase = 0x400;
+std::uint32_t shared_address(const void* p);
+// cp.async.bulk.tensor.{1..5}d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+void tma_load(void* smem_dst, const void* tensor_map, int rank, const int* coords,
+              std::uint64_t* bar);
+// wgmma.fence / commit_group / wait_group (warp collectives, all 32 lanes) and wgmma.mma_async
+// (a warpgroup collective, all 128 threads): d has n/2 floats; a_regs null for A from shared
+// memory (desc_a), else the lane's 4 A registers.
+void wgmma_fence();
+void wgmma_commit();
+void wgmma_wait(int pending_groups);
+void wgmma(float* d, int n, MmaType type, const std::uint32_t* a_regs, std::uint64_t desc_a,
+           std::uint64_t desc_b, int scale_d, int scale_a, int scale_b, int trans_a, int trans_b);
+// setmaxnreg.{inc,dec}.sync.aligned.u32 (a warpgroup collective: checked uniform, else a no-op).
+void setmaxnreg(bool inc, unsigned regs);
 // A plain load or store seen by the access hooks (cuda_emu_access_hooks.cpp): `site` identifies
 // the instruction (its return address).  Ignored outside kernels and outside device / shared
 // memory.
@@ -229,6 +258,15 @@ inline cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*k
   Traits::record(reinterpret_cast<const void*>(kernel));
   if (config == nullptr)
     return cudaErrorInvalidValue;
+  for (unsigned i = 0; i < config->numAttrs; ++i) // clusters: one CTA only (README "Hopper")
+    if (config->attrs[i].id == cudaLaunchAttributeClusterDimension &&
+        config->attrs[i].val.clusterDim.x * config->attrs[i].val.clusterDim.y *
+                config->attrs[i].val.clusterDim.z >
+            1)
+      cuda_emu::detail::fail("cudaLaunchKernelEx: clusters of more than one CTA (%u x %u x %u) are "
+                             "not emulated",
+                             config->attrs[i].val.clusterDim.x, config->attrs[i].val.clusterDim.y,
+                             config->attrs[i].val.clusterDim.z);
   typename Traits::Packed packed(std::forward<ActTypes>(args)...);
   return cuda_emu::detail::launch(reinterpret_cast<const void*>(kernel), &Traits::run, &packed,
                                   config->gridDim, config->blockDim, config->dynamicSmemBytes,

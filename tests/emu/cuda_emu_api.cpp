@@ -6,9 +6,13 @@
 // completes before it returns), events time with the host's steady clock.  The device is one
 // modelled H100 SXM: 132 SMs, 228 KB shared memory per SM, 227 KB per block opt-in, 48 KB default.
 #include "cuda_emu_internal.h"
+#include "cuda_emu_gmma.h"
+
+#include <cuda.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -237,6 +241,34 @@ cudaError_t cudaRuntimeGetVersion(int* v) {
   return cudaSuccess;
 }
 
+// The compute capability the device reports: 9.0 (an H100 / H200), or CUDA_EMU_COMPUTE_CAPABILITY
+// ("8.0", "8.6", ...) so that code dispatching on the architecture takes its other paths under the
+// emulator too (only the reported capability changes, not the modelled resources).  Read once.
+namespace {
+struct ComputeCapability {
+  int major = 9, minor = 0;
+};
+const ComputeCapability& compute_capability() {
+  static const ComputeCapability cc = [] {
+    ComputeCapability c;
+    if (const char* e = std::getenv("CUDA_EMU_COMPUTE_CAPABILITY"); e != nullptr && *e != 0) {
+      int ma = 0, mi = 0;
+      if (std::sscanf(e, "%d.%d", &ma, &mi) == 2 && ma >= 5 && ma <= 9 && mi >= 0 && mi <= 9) {
+        c.major = ma;
+        c.minor = mi;
+      } else {
+        std::fprintf(stderr,
+                     "cuda_emu: CUDA_EMU_COMPUTE_CAPABILITY=%s is not major.minor (5.0 .. "
+                     "9.9); using 9.0\n",
+                     e);
+      }
+    }
+    return c;
+  }();
+  return cc;
+}
+} // namespace
+
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* p, int device) {
   if (p == nullptr)
     return ret(cudaErrorInvalidValue);
@@ -257,8 +289,8 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* p, int device) {
   p->maxGridSize[1] = 65535;
   p->maxGridSize[2] = 65535;
   p->totalConstMem = 65536;
-  p->major = 9;
-  p->minor = 0;
+  p->major = compute_capability().major;
+  p->minor = compute_capability().minor;
   p->textureAlignment = 512;
   p->texturePitchAlignment = 32;
   p->multiProcessorCount = kSmCount;
@@ -332,10 +364,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int dev
     *value = kSmCount;
     break;
   case cudaDevAttrComputeCapabilityMajor:
-    *value = 9;
+    *value = compute_capability().major;
     break;
   case cudaDevAttrComputeCapabilityMinor:
-    *value = 0;
+    *value = compute_capability().minor;
     break;
   case cudaDevAttrMaxThreadsPerMultiProcessor:
     *value = kMaxThreadsPerSm;
@@ -735,3 +767,140 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* num_bloc
 }
 
 } // extern "C"
+
+// ---- tensor maps (TMA): cuTensorMapEncodeTiled and its runtime entry point
+// ------------------------ The CUtensorMap is opaque on a GPU; under the emulator it holds
+// cuda_emu::gmma::TensorMap, which cp.async.bulk.tensor (cuda_emu_runtime.cpp) reads.  The
+// parameters are checked as the driver's documentation (cuda.h) states; CUDA_ERROR_INVALID_VALUE
+// otherwise.  The packed 4/6-bit types are not emulated (CUDA_ERROR_NOT_SUPPORTED).
+namespace {
+int tensor_map_element_bytes(CUtensorMapDataType t) {
+  switch (t) {
+  case CU_TENSOR_MAP_DATA_TYPE_UINT8:
+    return 1;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT16:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
+  case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16:
+    return 2;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT32:
+  case CU_TENSOR_MAP_DATA_TYPE_INT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ:
+    return 4;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT64:
+  case CU_TENSOR_MAP_DATA_TYPE_INT64:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT64:
+    return 8;
+  default:
+    return 0;
+  }
+}
+bool tensor_map_is_float(CUtensorMapDataType t) {
+  return t == CU_TENSOR_MAP_DATA_TYPE_FLOAT16 || t == CU_TENSOR_MAP_DATA_TYPE_FLOAT32 ||
+         t == CU_TENSOR_MAP_DATA_TYPE_FLOAT64 || t == CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 ||
+         t == CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ || t == CU_TENSOR_MAP_DATA_TYPE_TFLOAT32 ||
+         t == CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ;
+}
+} // namespace
+
+extern "C" CUresult CUDAAPI cuTensorMapEncodeTiled(
+    CUtensorMap* tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank,
+    void* globalAddress, const cuuint64_t* globalDim, const cuuint64_t* globalStrides,
+    const cuuint32_t* boxDim, const cuuint32_t* elementStrides, CUtensorMapInterleave interleave,
+    CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion,
+    CUtensorMapFloatOOBfill oobFill) {
+  const CUresult bad = CUDA_ERROR_INVALID_VALUE;
+  if (tensorMap == nullptr || reinterpret_cast<std::uintptr_t>(tensorMap) % 64 != 0)
+    return bad;
+  if (static_cast<int>(tensorDataType) >= static_cast<int>(CU_TENSOR_MAP_DATA_TYPE_16U4_ALIGN8B) &&
+      static_cast<int>(tensorDataType) <= static_cast<int>(CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B))
+    return CUDA_ERROR_NOT_SUPPORTED;
+  const int e = tensor_map_element_bytes(tensorDataType);
+  if (e == 0 || tensorRank == 0 || tensorRank > 5)
+    return bad;
+  if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE && interleave != CU_TENSOR_MAP_INTERLEAVE_16B &&
+      interleave != CU_TENSOR_MAP_INTERLEAVE_32B)
+    return bad;
+  if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE && tensorRank < 3)
+    return bad;
+  const auto base = reinterpret_cast<std::uintptr_t>(globalAddress);
+  if (base == 0 || base % (interleave == CU_TENSOR_MAP_INTERLEAVE_32B ? 32 : 16) != 0)
+    return bad;
+  if (globalDim == nullptr || boxDim == nullptr || elementStrides == nullptr ||
+      (tensorRank > 1 && globalStrides == nullptr))
+    return bad;
+  for (cuuint32_t d = 0; d < tensorRank; ++d) {
+    if (globalDim[d] == 0 || globalDim[d] > (cuuint64_t{1} << 32))
+      return bad;
+    if (boxDim[d] == 0 || boxDim[d] > 256 || elementStrides[d] == 0 || elementStrides[d] > 8)
+      return bad;
+  }
+  for (cuuint32_t d = 0; d + 1 < tensorRank; ++d)
+    if (globalStrides[d] % (interleave == CU_TENSOR_MAP_INTERLEAVE_32B ? 32 : 16) != 0 ||
+        globalStrides[d] >= (cuuint64_t{1} << 40))
+      return bad;
+  const cuuint64_t inner_bytes = cuuint64_t{boxDim[0]} * static_cast<cuuint64_t>(e);
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_NONE && inner_bytes % 16 != 0)
+    return bad;
+  if (static_cast<int>(swizzle) < 0 ||
+      static_cast<int>(swizzle) > static_cast<int>(CU_TENSOR_MAP_SWIZZLE_128B_ATOM_64B))
+    return bad;
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_NONE && swizzle != CU_TENSOR_MAP_SWIZZLE_NONE) {
+    const cuuint64_t span = swizzle == CU_TENSOR_MAP_SWIZZLE_32B   ? 32
+                            : swizzle == CU_TENSOR_MAP_SWIZZLE_64B ? 64
+                                                                   : 128;
+    if (inner_bytes > span)
+      return bad;
+  }
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_32B && swizzle != CU_TENSOR_MAP_SWIZZLE_32B)
+    return bad;
+  if (static_cast<int>(l2Promotion) < 0 || static_cast<int>(l2Promotion) > 3)
+    return bad;
+  if (oobFill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE &&
+      (oobFill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA ||
+       !tensor_map_is_float(tensorDataType)))
+    return bad;
+  cuda_emu::gmma::TensorMap m{};
+  m.magic = cuda_emu::gmma::kTensorMapMagic;
+  m.dtype = static_cast<std::uint8_t>(tensorDataType);
+  m.rank = static_cast<std::uint8_t>(tensorRank);
+  m.interleave = static_cast<std::uint8_t>(interleave);
+  m.swizzle = static_cast<std::uint8_t>(swizzle);
+  m.oob_fill = static_cast<std::uint8_t>(oobFill);
+  m.elem_bytes = static_cast<std::uint8_t>(e);
+  m.l2 = static_cast<std::uint8_t>(l2Promotion);
+  m.base = base;
+  for (cuuint32_t d = 0; d < tensorRank; ++d) {
+    m.dim_minus_1[d] = static_cast<std::uint32_t>(globalDim[d] - 1);
+    m.stride[d] = d == 0 ? static_cast<std::uint64_t>(e) : globalStrides[d - 1];
+    m.box[d] = static_cast<std::uint16_t>(boxDim[d]);
+    m.element_stride[d] = static_cast<std::uint8_t>(elementStrides[d]);
+  }
+  std::memset(tensorMap, 0, sizeof(CUtensorMap));
+  std::memcpy(tensorMap, &m, sizeof m);
+  return CUDA_SUCCESS;
+}
+
+extern "C" cudaError_t
+cudaGetDriverEntryPointByVersion(const char* symbol, void** funcPtr, unsigned int cudaVersion,
+                                 unsigned long long,
+                                 enum cudaDriverEntryPointQueryResult* driverStatus) {
+  using namespace cuda_emu::detail;
+  if (symbol == nullptr || funcPtr == nullptr)
+    return ret(cudaErrorInvalidValue);
+  int driver = 0;
+  cudaDriverGetVersion(&driver);
+  if (static_cast<int>(cudaVersion) > driver)
+    return ret(cudaErrorInvalidValue);
+  // The one driver function the emulator provides (the tensor-map encoder, since CUDA 12.0).
+  const bool found = std::strcmp(symbol, "cuTensorMapEncodeTiled") == 0;
+  const bool recent = cudaVersion >= 12000;
+  *funcPtr = found && recent ? reinterpret_cast<void*>(&cuTensorMapEncodeTiled) : nullptr;
+  if (driverStatus != nullptr)
+    *driverStatus = !found    ? cudaDriverEntryPointSymbolNotFound
+                    : !recent ? cudaDriverEntryPointVersionNotSufficent
+                              : cudaDriverEntryPointSuccess;
+  return cudaSuccess;
+}

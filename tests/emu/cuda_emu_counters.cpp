@@ -171,6 +171,7 @@ void add_counters(LaunchCounters& a, const LaunchCounters& b) {
   a.warp_collectives += b.warp_collectives;
   a.mma_instructions += b.mma_instructions;
   a.tensor_macs += b.tensor_macs;
+  a.wgmma_instructions += b.wgmma_instructions;
   a.smem_load_requests += b.smem_load_requests;
   a.smem_load_wavefronts += b.smem_load_wavefronts;
   a.smem_load_ideal += b.smem_load_ideal;
@@ -188,6 +189,8 @@ void add_counters(LaunchCounters& a, const LaunchCounters& b) {
   a.gmem_store_bytes += b.gmem_store_bytes;
   a.cp_async_requests += b.cp_async_requests;
   a.cp_async_bytes += b.cp_async_bytes;
+  a.tma_requests += b.tma_requests;
+  a.tma_bytes += b.tma_bytes;
   a.accesses_instrumented = a.accesses_instrumented || b.accesses_instrumented;
 }
 

@@ -11,6 +11,7 @@
 // barrier, mask naming an exited lane, ...) and aborts, naming kernel, block and thread.
 #include "cuda_emu_internal.h"
 #include "cuda_emu_counters.h"
+#include "cuda_emu_gmma.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -134,6 +135,13 @@ void ucontext_entry(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
 #endif
 
 void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
+#if defined(CUDA_EMU_ASAN)
+  // Frames that were live when the previous block's fiber on this stack died keep their poisoned
+  // redzones; they sit at the top of the stack, where the new fiber's first frame goes: unpoison
+  // them before writing it.
+  std::size_t n = std::min<std::size_t>(f.stack_size, 16 * 1024);
+  __asan_unpoison_memory_region(f.stack_lo + f.stack_size - n, n);
+#endif
 #if defined(CUDA_EMU_ASM_SWITCH)
   auto top = reinterpret_cast<std::uintptr_t>(f.stack_lo + f.stack_size) & ~std::uintptr_t{15};
   auto* sp = reinterpret_cast<std::uint64_t*>(top - 88);
@@ -156,12 +164,6 @@ void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
   auto e = reinterpret_cast<std::uintptr_t>(entry);
   makecontext(&f.uc, reinterpret_cast<void (*)()>(&ucontext_entry), 4, unsigned(a >> 32),
               unsigned(a), unsigned(e >> 32), unsigned(e));
-#endif
-#if defined(CUDA_EMU_ASAN)
-  // Frames that were live when the previous block's fiber on this stack died keep their poisoned
-  // redzones; they sit at the top of the stack.
-  std::size_t n = std::min<std::size_t>(f.stack_size, 16 * 1024);
-  __asan_unpoison_memory_region(f.stack_lo + f.stack_size - n, n);
 #endif
 }
 
@@ -248,14 +250,75 @@ CounterLog& counter_log() {
 // ================================================================================================
 // Emulated threads, warps, blocks
 // ================================================================================================
-enum class Wait : std::uint8_t { none, barrier, warp, done };
-enum class Op : std::uint8_t { syncwarp, shfl, ballot, reduce, mma, ldmatrix };
+// mbarrier: waits in try_wait for a phase; named: waits at bar.sync; warpgroup: in a warpgroup
+// collective (wgmma.mma_async, setmaxnreg); released: its wait completed during the round (a
+// named barrier's last arrival), it runs again in the next one.
+enum class Wait : std::uint8_t { none, barrier, warp, done, mbarrier, named, warpgroup, released };
+enum class Op : std::uint8_t {
+  syncwarp,
+  shfl,
+  ballot,
+  reduce,
+  mma,
+  ldmatrix,
+  wgmma_fence,
+  wgmma_commit,
+  wgmma_wait
+};
+enum class GroupOp : std::uint8_t { wgmma, setmaxnreg };
 
 struct AsyncCopy {
   void* dst;
   const void* src;
   int bytes;
   int src_bytes;
+};
+
+// ---- Hopper state (README "Hopper") -------------------------------------------------------------
+// One wgmma.mma_async as one lane issued it (the warpgroup collective checks they agree).
+struct WgmmaArgs {
+  float* d = nullptr;
+  int n = 0;
+  MmaType type = MmaType::bf16;
+  bool a_in_regs = false;
+  std::uint32_t a[4] = {0, 0, 0, 0};
+  std::uint64_t desc_a = 0, desc_b = 0;
+  int scale_d = 0, scale_a = 1, scale_b = 1, trans_a = 0, trans_b = 0;
+  unsigned regs = 0; // setmaxnreg
+  bool inc = false;
+};
+// A warp's part of one wgmma: its 16 rows of D, computed when a wait_group retires its group.
+struct WgmmaOp {
+  WgmmaArgs args;         // lane 0's (the uniform fields)
+  float* d[32];           // each lane's accumulator registers
+  std::uint32_t a[32][4]; // each lane's A registers (A from registers), captured at issue
+};
+struct WarpWgmma {
+  bool fenced = false;                      // a wgmma.fence since the last wait_group
+  std::vector<WgmmaOp> uncommitted;         // issued since the last commit_group
+  std::vector<std::vector<WgmmaOp>> groups; // committed, oldest first
+};
+// An mbarrier object (PTX ISA "mbarrier"): phase number (its parity is the phase bit), expected
+// and pending arrivals, tx-count.
+struct Mbarrier {
+  std::uint32_t expected = 0, pending = 0;
+  std::int64_t tx = 0;
+  std::uint64_t phase = 0;
+  bool valid = false;
+  std::uint64_t word = 0; // what the emulator last wrote into the object's 8 bytes
+};
+struct NamedBarrier {
+  unsigned expected = 0, arrived = 0;
+};
+// One cp.async.bulk.tensor in flight: performed when no thread of the block can run otherwise.
+struct TmaCopy {
+  unsigned char map[128]; // the tensor map (copied at issue: it may be a kernel parameter)
+  char* dst;
+  std::uint32_t dst_shared;
+  int rank;
+  int coords[5];
+  std::uint64_t* bar;
+  unsigned issuer; // linear thread index, for messages
 };
 
 struct EmuThread {
@@ -282,6 +345,15 @@ struct EmuThread {
   const void* p_b = nullptr;
   const void* p_c = nullptr;
   std::uintptr_t site = 0; // ldmatrix: the instruction (for CUDA_EMU_STATS_SITES)
+  // mbarrier try_wait: the barrier, and the phase (number) it waits to complete
+  std::uintptr_t mbar = 0;
+  std::uint64_t mbar_phase = 0;
+  unsigned mbar_parity = 0;
+  // named barrier (bar.sync)
+  unsigned named_id = 0;
+  // warpgroup collective (wgmma.mma_async / setmaxnreg): its arguments
+  GroupOp group_op = GroupOp::wgmma;
+  WgmmaArgs wg;
   // cp.async: issued copies (oldest first) and the end index of each committed group
   std::vector<AsyncCopy> copies;
   std::vector<std::size_t> group_ends;
@@ -334,6 +406,14 @@ struct Worker {
   SiteTable sites;
   bool count_sites = false;
   std::uintptr_t global_lo = 0, global_hi = 0; // the last device allocation an access fell in
+  // Hopper: mbarriers (by address), named barriers, warpgroup-collective arrivals per warp, each
+  // warp's wgmma groups, bulk tensor copies in flight, threads released during the round
+  std::unordered_map<std::uintptr_t, Mbarrier> mbarriers;
+  NamedBarrier named[16];
+  unsigned wg_arrived[32] = {};
+  WarpWgmma wgmma[32];
+  std::vector<TmaCopy> tma;
+  unsigned released = 0, mbar_waiting = 0, named_waiting = 0, wg_waiting = 0;
 
   ~Worker() {
     for (auto& t : threads)
@@ -434,6 +514,12 @@ void fiber_main(void* arg) {
   auto* t = static_cast<EmuThread*>(arg);
   Worker& w = *tls_worker;
   w.launch->thunk(w.launch->kernel, w.launch->args);
+  const WarpWgmma& wg = w.wgmma[t->warp];
+  if (!wg.uncommitted.empty() || !wg.groups.empty())
+    fail_thread(t,
+                "thread exits with wgmma operations in flight (%zu uncommitted, %zu committed "
+                "groups not retired): a wgmma.wait_group is missing",
+                wg.uncommitted.size(), wg.groups.size());
   t->wait = Wait::done;
   t->copies.clear(); // copies never waited for: the thread is gone, nobody may read them
   t->group_ends.clear();
@@ -474,7 +560,9 @@ void prepare_dynamic_smem(Worker& w, std::size_t size) {
   if (w.dyn == nullptr || w.dyn_alloc != alloc) {
     std::free(w.dyn);
     void* p = nullptr;
-    if (posix_memalign(&p, 128, alloc == 0 ? 1 : alloc) != 0)
+    // 1024-byte aligned: the repeat of the 128-byte swizzle, so host and shared-window address
+    // bits agree.
+    if (posix_memalign(&p, 1024, alloc == 0 ? 1 : alloc) != 0)
       fail("out of host memory for shared memory");
     w.dyn = static_cast<char*>(p);
     w.dyn_alloc = alloc;
@@ -751,6 +839,373 @@ void resolve_ldmatrix(Worker& w, unsigned base) {
   }
 }
 
+// ================================================================================================
+// Hopper: mbarriers, named barriers, bulk tensor copies (TMA), wgmma (README "Hopper")
+// ================================================================================================
+// The shared-window address of a byte of dynamic shared memory, or ~0u when `p` is not in it.
+std::uint32_t shared_window(const Worker& w, const void* p) {
+  const auto off = static_cast<std::size_t>(static_cast<const char*>(p) - w.dyn);
+  if (p < w.dyn || off > w.dyn_size)
+    return ~0u;
+  return kSharedWindowBase + static_cast<std::uint32_t>(off);
+}
+
+// ---- mbarriers ---------------------------------------------------------------------------------
+constexpr std::int64_t kMaxTx = (1 << 20) - 1; // the PTX ISA's tx-count range is +-(2^20 - 1)
+
+std::uint64_t mbar_word(const Mbarrier& m) {
+  return 0x4D42000000000000ull ^ (m.phase << 44) ^ (std::uint64_t{m.pending} << 22) ^
+         (static_cast<std::uint64_t>(m.tx) & 0x3FFFFFull);
+}
+
+std::string describe_mbar(const Worker& w, std::uintptr_t a) {
+  char buf[320];
+  const std::uint32_t s = shared_window(w, reinterpret_cast<const void*>(a));
+  char where[48];
+  if (s != ~0u)
+    std::snprintf(where, sizeof where, "shared 0x%x", s);
+  else
+    std::snprintf(where, sizeof where, "static __shared__");
+  auto it = w.mbarriers.find(a);
+  if (it == w.mbarriers.end() || !it->second.valid) {
+    std::snprintf(buf, sizeof buf, "mbarrier %p (%s, not initialised)", reinterpret_cast<void*>(a),
+                  where);
+  } else {
+    const Mbarrier& m = it->second;
+    std::snprintf(buf, sizeof buf,
+                  "mbarrier %p (%s): current phase %llu (parity %u), %u of %u arrivals pending, "
+                  "tx-count %lld bytes",
+                  reinterpret_cast<void*>(a), where, static_cast<unsigned long long>(m.phase),
+                  static_cast<unsigned>(m.phase & 1), m.pending, m.expected,
+                  static_cast<long long>(m.tx));
+  }
+  return buf;
+}
+
+Mbarrier& mbar_lookup(Worker& w, const EmuThread* t, std::uint64_t* bar, const char* what) {
+  const auto a = reinterpret_cast<std::uintptr_t>(bar);
+  if (a % 8 != 0)
+    fail_thread(t, "%s: mbarrier address %p is not 8-byte aligned", what, static_cast<void*>(bar));
+  auto it = w.mbarriers.find(a);
+  if (it == w.mbarriers.end())
+    fail_thread(t, "%s on %p: not an mbarrier (no mbarrier.init on this address in this block)",
+                what, static_cast<void*>(bar));
+  Mbarrier& m = it->second;
+  if (!m.valid)
+    fail_thread(t, "%s on mbarrier %p after mbarrier.inval (initialise it again first)", what,
+                static_cast<void*>(bar));
+  std::uint64_t cur;
+  std::memcpy(&cur, bar, 8);
+  if (cur != m.word)
+    fail_thread(t,
+                "%s on mbarrier %p: its 8 bytes were overwritten since the last mbarrier operation "
+                "(now 0x%016llx): a plain store into the barrier object",
+                what, static_cast<void*>(bar), static_cast<unsigned long long>(cur));
+  return m;
+}
+
+void mbar_store(Mbarrier& m, std::uint64_t* bar) {
+  m.word = mbar_word(m);
+  std::memcpy(bar, &m.word, 8);
+}
+
+// A phase completes when its pending arrivals and its tx-count are both zero.
+void mbar_settle(Worker& w, const EmuThread* t, Mbarrier& m, std::uint64_t* bar, const char* what) {
+  if (m.tx > kMaxTx || m.tx < -kMaxTx)
+    fail_thread(t, "%s: the tx-count of %s leaves the PTX ISA's range +-(2^20-1)", what,
+                describe_mbar(w, reinterpret_cast<std::uintptr_t>(bar)).c_str());
+  if (m.pending == 0 && m.tx == 0) {
+    ++m.phase;
+    m.pending = m.expected;
+  }
+  mbar_store(m, bar);
+}
+
+// ---- bulk tensor copies ------------------------------------------------------------------------
+void complete_tma(Worker& w, const TmaCopy& c) {
+  gmma::TensorMap m;
+  std::memcpy(&m, c.map, sizeof m);
+  const std::uint32_t span = m.swizzle == 0 ? 0u : 16u << m.swizzle; // 1: 32, 2: 64, 3: 128
+  const std::size_t e = m.elem_bytes;
+  std::size_t count = 1;
+  for (int d = 0; d < c.rank; ++d)
+    count *= m.box[d];
+  for (std::size_t linear = 0; linear < count; ++linear) {
+    // Box element `linear` (dimension 0 fastest) lands at byte linear*e of the box in shared
+    // memory, swizzled; coordinates outside the tensor read as zero.
+    std::size_t rest = linear;
+    bool inside = true;
+    std::uint64_t src = m.base;
+    for (int d = 0; d < c.rank; ++d) {
+      const std::int64_t g =
+          static_cast<std::int64_t>(c.coords[d]) + static_cast<std::int64_t>(rest % m.box[d]);
+      rest /= m.box[d];
+      if (g < 0 || g > static_cast<std::int64_t>(m.dim_minus_1[d]))
+        inside = false;
+      else
+        src += static_cast<std::uint64_t>(g) * m.stride[d];
+    }
+    const std::uint32_t to =
+        gmma::swizzle(c.dst_shared + static_cast<std::uint32_t>(linear * e), span);
+    char* dst = w.dyn + (to - kSharedWindowBase);
+    if (inside)
+      std::memcpy(dst, reinterpret_cast<const void*>(static_cast<std::uintptr_t>(src)), e);
+    else
+      std::memset(dst, 0, e);
+  }
+  auto it = w.mbarriers.find(reinterpret_cast<std::uintptr_t>(c.bar));
+  if (it == w.mbarriers.end() || !it->second.valid)
+    fail_thread(&w.threads[c.issuer],
+                "the mbarrier %p of a bulk tensor copy issued by this thread was invalidated "
+                "before the copy completed",
+                static_cast<void*>(c.bar));
+  it->second.tx -= static_cast<std::int64_t>(count * e);
+  mbar_settle(w, &w.threads[c.issuer], it->second, c.bar, "cp.async.bulk.tensor complete_tx");
+}
+
+// ---- wgmma -------------------------------------------------------------------------------------
+const char* wgmma_name(const WgmmaArgs& a) {
+  return a.type == MmaType::f16 ? "wgmma.mma_async.f32.f16.f16" : "wgmma.mma_async.f32.bf16.bf16";
+}
+
+// Every byte an operand (rows x 16 k of 16-bit elements) reads must be dynamic shared memory.
+void check_operand(const Worker& w, const EmuThread* t, std::uint64_t desc, int trans, int rows,
+                   const char* which, const WgmmaArgs& a) {
+  const gmma::Descriptor d = gmma::decode_descriptor(desc);
+  if (d.base_offset != 0)
+    fail_thread(t,
+                "%s: descriptor %s 0x%016llx has base offset %u: not emulated (use 0 with the "
+                "swizzle pattern's repeat aligned, as CUTLASS does)",
+                wgmma_name(a), which, static_cast<unsigned long long>(desc), d.base_offset);
+  for (int mn = 0; mn < rows; ++mn)
+    for (int k = 0; k < 16; ++k) {
+      const std::uint32_t s = gmma::operand_address(d, trans, mn, k);
+      if (s < kSharedWindowBase || s - kSharedWindowBase + 2 > w.dyn_size)
+        fail_thread(t,
+                    "%s: descriptor %s 0x%016llx reads element (%d, k %d) at shared address 0x%x, "
+                    "outside the block's dynamic shared memory [0x%x, 0x%zx)",
+                    wgmma_name(a), which, static_cast<unsigned long long>(desc), mn, k, s,
+                    kSharedWindowBase, kSharedWindowBase + w.dyn_size);
+    }
+}
+
+float smem_half(const Worker& w, std::uint32_t s, MmaType type, const float* f16) {
+  std::uint16_t bits;
+  std::memcpy(&bits, w.dyn + (s - kSharedWindowBase), 2);
+  return half_bits_to_float(bits, type, f16);
+}
+
+// Retires one warp's part of a wgmma: its 16 rows of D = A B (+ D), read from shared memory now.
+__attribute__((no_sanitize("undefined"))) void wgmma_retire(Worker& w, unsigned warp,
+                                                            const WgmmaOp& op) {
+  const WgmmaArgs& a = op.args;
+  const float* f16 = a.type == MmaType::f16 ? f16_table() : nullptr;
+  const int wl = static_cast<int>(warp % 4);
+  float A[16][16];
+  if (a.a_in_regs) {
+    for (int l = 0; l < 32; ++l)
+      for (int e = 0; e < 8; ++e) {
+        int row, col;
+        gmma::a_fragment_coord(32 * wl + l, e, &row, &col);
+        const auto bits = static_cast<std::uint16_t>(op.a[l][e / 2] >> (16 * (e % 2)));
+        A[row - 16 * wl][col] = half_bits_to_float(bits, a.type, f16);
+      }
+  } else {
+    const gmma::Descriptor d = gmma::decode_descriptor(a.desc_a);
+    for (int r = 0; r < 16; ++r)
+      for (int k = 0; k < 16; ++k)
+        A[r][k] = smem_half(w, gmma::operand_address(d, a.trans_a, 16 * wl + r, k), a.type, f16);
+  }
+  std::vector<double> B(static_cast<std::size_t>(a.n) * 16);
+  const gmma::Descriptor db = gmma::decode_descriptor(a.desc_b);
+  for (int n = 0; n < a.n; ++n)
+    for (int k = 0; k < 16; ++k)
+      B[static_cast<std::size_t>(n) * 16 + k] =
+          a.scale_b * smem_half(w, gmma::operand_address(db, a.trans_b, n, k), a.type, f16);
+  for (int l = 0; l < 32; ++l) {
+    float* d = op.d[l];
+    for (int i = 0; i < a.n / 2; ++i) {
+      int row, col;
+      gmma::accumulator_coord(32 * wl + l, i, &row, &col);
+      // Products of 16-bit inputs are exact in double; the sum is rounded once.
+      double s = a.scale_d != 0 ? static_cast<double>(d[i]) : 0.0;
+      const double* b = &B[static_cast<std::size_t>(col) * 16];
+      for (int k = 0; k < 16; ++k)
+        s += a.scale_a * static_cast<double>(A[row - 16 * wl][k]) * b[k];
+      d[i] = static_cast<float>(s);
+    }
+  }
+}
+
+// A warpgroup collective (wgmma.mma_async, setmaxnreg) that all 128 threads reached.
+void resolve_warpgroup(Worker& w, unsigned g) {
+  EmuThread* th = &w.threads[128 * g];
+  const EmuThread& f = th[0];
+  for (unsigned i = 1; i < 128; ++i)
+    if (th[i].group_op != f.group_op)
+      fail_thread(&th[i], "warpgroup %u diverged: this thread is in %s, thread %u in %s", g,
+                  th[i].group_op == GroupOp::wgmma ? "wgmma.mma_async" : "setmaxnreg", f.linear,
+                  f.group_op == GroupOp::wgmma ? "wgmma.mma_async" : "setmaxnreg");
+  if (f.group_op == GroupOp::setmaxnreg) {
+    for (unsigned i = 1; i < 128; ++i)
+      if (th[i].wg.inc != f.wg.inc || th[i].wg.regs != f.wg.regs)
+        fail_thread(&th[i],
+                    "setmaxnreg is not warpgroup-uniform: this thread asks setmaxnreg.%s %u, "
+                    "thread %u setmaxnreg.%s %u",
+                    th[i].wg.inc ? "inc" : "dec", th[i].wg.regs, f.linear, f.wg.inc ? "inc" : "dec",
+                    f.wg.regs);
+    if (f.wg.regs < 24 || f.wg.regs > 256 || f.wg.regs % 8 != 0)
+      fail_thread(&f, "setmaxnreg %u: the count must be a multiple of 8 in [24, 256]", f.wg.regs);
+  } else {
+    const WgmmaArgs& a = f.wg;
+    for (unsigned i = 1; i < 128; ++i) {
+      const WgmmaArgs& b = th[i].wg;
+      const char* field = b.n != a.n                               ? "the shape (N)"
+                          : b.type != a.type                       ? "the input type"
+                          : b.a_in_regs != a.a_in_regs             ? "where A comes from"
+                          : (!a.a_in_regs && b.desc_a != a.desc_a) ? "descriptor A"
+                          : b.desc_b != a.desc_b                   ? "descriptor B"
+                          : b.scale_d != a.scale_d                 ? "scale-d"
+                          : (b.scale_a != a.scale_a || b.scale_b != a.scale_b) ? "imm-scale"
+                          : (b.trans_a != a.trans_a || b.trans_b != a.trans_b) ? "imm-trans"
+                                                                               : nullptr;
+      if (field != nullptr)
+        fail_thread(&th[i],
+                    "%s: the threads of warpgroup %u disagree on %s (this thread: desc A "
+                    "0x%016llx B 0x%016llx; thread %u: A 0x%016llx B 0x%016llx)",
+                    wgmma_name(a), g, field, static_cast<unsigned long long>(b.desc_a),
+                    static_cast<unsigned long long>(b.desc_b), f.linear,
+                    static_cast<unsigned long long>(a.desc_a),
+                    static_cast<unsigned long long>(a.desc_b));
+    }
+    if (a.n < 8 || a.n > 256 || a.n % 8 != 0)
+      fail_thread(&f, "%s: N = %d is not a multiple of 8 in [8, 256]", wgmma_name(a), a.n);
+    if (!a.a_in_regs)
+      check_operand(w, &f, a.desc_a, a.trans_a, 64, "A", a);
+    check_operand(w, &f, a.desc_b, a.trans_b, a.n, "B", a);
+    for (unsigned wi = 4 * g; wi < 4 * g + 4; ++wi) {
+      if (!w.wgmma[wi].fenced)
+        fail_thread(&w.threads[32 * wi],
+                    "%s without a wgmma.fence since this warp's last wgmma.wait_group (the PTX "
+                    "ISA requires the fence before the first wgmma and after the accumulator or A "
+                    "registers were accessed)",
+                    wgmma_name(a));
+      WgmmaOp op;
+      op.args = w.threads[32 * wi].wg;
+      for (unsigned l = 0; l < 32; ++l) {
+        const EmuThread& t = w.threads[32 * wi + l];
+        op.d[l] = t.wg.d;
+        std::memcpy(op.a[l], t.wg.a, sizeof op.a[l]);
+      }
+      w.wgmma[wi].uncommitted.push_back(op);
+      if (w.counting)
+        flush_warp(w, wi);
+    }
+    if (w.counting) {
+      w.cnt.wgmma_instructions += 1;
+      w.cnt.tensor_macs += static_cast<std::uint64_t>(64) * static_cast<std::uint64_t>(a.n) * 16;
+    }
+  }
+  for (unsigned i = 0; i < 128; ++i) {
+    th[i].wait = Wait::none;
+    w.run_list.push_back(128 * g + i);
+  }
+  for (unsigned wi = 4 * g; wi < 4 * g + 4; ++wi)
+    w.wg_arrived[wi] = 0;
+  w.wg_waiting -= 128;
+  w.crossings += 128;
+}
+
+// wgmma.fence / commit_group / wait_group: warp collectives of all 32 lanes.
+void resolve_wgmma_sync(Worker& w, unsigned warp, Op op) {
+  WarpWgmma& s = w.wgmma[warp];
+  EmuThread* lanes = &w.threads[warp * 32];
+  switch (op) {
+  case Op::wgmma_fence:
+    s.fenced = true;
+    break;
+  case Op::wgmma_commit:
+    s.groups.push_back(std::move(s.uncommitted)); // possibly an empty group, as in PTX
+    s.uncommitted.clear();
+    break;
+  default: {
+    const int keep = lanes[0].mode;
+    for (unsigned l = 1; l < 32; ++l)
+      if (lanes[l].mode != keep)
+        fail_thread(&lanes[l], "wgmma.wait_group: lanes of one warp wait for %d and %d groups",
+                    lanes[l].mode, keep);
+    std::size_t retire = s.groups.size() > static_cast<std::size_t>(keep)
+                             ? s.groups.size() - static_cast<std::size_t>(keep)
+                             : 0;
+    for (std::size_t gi = 0; gi < retire; ++gi)
+      for (const WgmmaOp& o : s.groups[gi])
+        wgmma_retire(w, warp, o);
+    s.groups.erase(s.groups.begin(), s.groups.begin() + static_cast<std::ptrdiff_t>(retire));
+    s.fenced = false;
+    break;
+  }
+  }
+}
+
+// Threads whose waits completed: released ones, mbarrier waiters whose phase completed.
+void release_waiters(Worker& w) {
+  if (w.released == 0 && w.mbar_waiting == 0)
+    return;
+  for (unsigned i = 0; i < w.nthreads; ++i) {
+    EmuThread& t = w.threads[i];
+    if (t.wait == Wait::released) {
+      t.wait = Wait::none;
+      --w.released;
+      w.run_list.push_back(i);
+    } else if (t.wait == Wait::mbarrier) {
+      auto it = w.mbarriers.find(t.mbar);
+      if (it == w.mbarriers.end() || !it->second.valid)
+        fail_thread(&t, "mbarrier %p was invalidated while this thread waited on it",
+                    reinterpret_cast<void*>(t.mbar));
+      if (it->second.phase > t.mbar_phase) {
+        t.wait = Wait::none;
+        --w.mbar_waiting;
+        ++w.crossings;
+        w.run_list.push_back(i);
+      }
+    }
+  }
+}
+
+// Warpgroup collectives that every thread of their warpgroup has reached.
+void resolve_warpgroups(Worker& w) {
+  if (w.wg_waiting == 0)
+    return;
+  for (unsigned g = 0; 4 * g < w.nwarps; ++g) {
+    unsigned any = 0;
+    bool all = true;
+    for (unsigned wi = 4 * g; wi < 4 * g + 4; ++wi) {
+      const unsigned arrived = wi < w.nwarps ? w.wg_arrived[wi] : 0u;
+      any |= arrived;
+      all = all && arrived == 0xffffffffu;
+    }
+    if (any == 0)
+      continue;
+    const EmuThread* first = nullptr;
+    for (unsigned wi = 4 * g; wi < 4 * g + 4 && first == nullptr; ++wi)
+      if (wi < w.nwarps && w.wg_arrived[wi] != 0)
+        first = &w.threads[32 * wi + static_cast<unsigned>(__builtin_ctz(w.wg_arrived[wi]))];
+    const char* name = first->group_op == GroupOp::wgmma ? wgmma_name(first->wg) : "setmaxnreg";
+    for (unsigned wi = 4 * g; wi < 4 * g + 4; ++wi) {
+      if (wi >= w.nwarps || w.warp_exists[wi] != 0xffffffffu)
+        fail_thread(first,
+                    "%s (.sync.aligned over the warpgroup) in warpgroup %u (threads %u..%u), but "
+                    "the block has only %u threads: warpgroups need all 128",
+                    name, g, 128 * g, 128 * g + 127, w.nthreads);
+      if (w.warp_exited[wi] != 0)
+        fail_thread(first, "%s in warpgroup %u: thread %u has already exited and can never arrive",
+                    name, g, 32 * wi + static_cast<unsigned>(__builtin_ctz(w.warp_exited[wi])));
+    }
+    if (all)
+      resolve_warpgroup(w, g);
+  }
+}
+
 void resolve_group(Worker& w, unsigned warp, unsigned mask) {
   const unsigned base = warp * 32;
   EmuThread* lanes = &w.threads[base];
@@ -833,6 +1288,11 @@ void resolve_group(Worker& w, unsigned warp, unsigned mask) {
   case Op::ldmatrix:
     resolve_ldmatrix(w, base);
     break;
+  case Op::wgmma_fence:
+  case Op::wgmma_commit:
+  case Op::wgmma_wait:
+    resolve_wgmma_sync(w, warp, op);
+    break;
   }
 }
 
@@ -851,12 +1311,89 @@ std::string describe_wait(const Worker& w, const EmuThread& t) {
   case Wait::warp:
     std::snprintf(buf, sizeof buf, "waits in %s with mask 0x%08x", t.op_name, t.mask);
     break;
+  case Wait::mbarrier:
+    std::snprintf(buf, sizeof buf, "waits (try_wait.parity %u) for phase %llu of %s", t.mbar_parity,
+                  static_cast<unsigned long long>(t.mbar_phase), describe_mbar(w, t.mbar).c_str());
+    break;
+  case Wait::named:
+    std::snprintf(buf, sizeof buf, "waits at named barrier %u (bar.sync, %u of %u arrived)",
+                  t.named_id, w.named[t.named_id].arrived, w.named[t.named_id].expected);
+    break;
+  case Wait::warpgroup:
+    std::snprintf(buf, sizeof buf, "waits in %s (warpgroup %u)",
+                  t.group_op == GroupOp::wgmma ? wgmma_name(t.wg) : "setmaxnreg", t.warp / 4);
+    break;
+  case Wait::released:
+    std::snprintf(buf, sizeof buf, "runnable");
+    break;
   }
-  (void)w;
   return buf;
 }
 
+// A live thread other than `self`, preferring one that does not wait like it, for the messages.
+const EmuThread* other_live(const Worker& w, const EmuThread& self) {
+  const EmuThread* any = nullptr;
+  for (unsigned i = 0; i < w.nthreads; ++i) {
+    const EmuThread& o = w.threads[i];
+    if (&o == &self || o.wait == Wait::done)
+      continue;
+    if (o.wait != self.wait)
+      return &o;
+    if (any == nullptr)
+      any = &o;
+  }
+  return any;
+}
+
+[[noreturn]] void report_hopper_deadlock(Worker& w, const EmuThread& t) {
+  const EmuThread* o = other_live(w, t);
+  char others[384];
+  if (o != nullptr)
+    std::snprintf(others, sizeof others, "; e.g. thread (%u,%u,%u) %s", o->tid.x, o->tid.y,
+                  o->tid.z, describe_wait(w, *o).c_str());
+  else
+    std::snprintf(others, sizeof others, "; every other thread has exited");
+  if (t.wait == Wait::mbarrier) {
+    const Mbarrier& m = w.mbarriers.at(t.mbar);
+    char why[256];
+    if (m.pending > 0)
+      std::snprintf(why, sizeof why, "%u of its %u arrivals never come", m.pending, m.expected);
+    else if (m.tx > 0)
+      std::snprintf(why, sizeof why,
+                    "all arrivals are in, but %lld bytes announced by expect_tx never arrive (no "
+                    "bulk copy in flight completes on this barrier)",
+                    static_cast<long long>(m.tx));
+    else
+      std::snprintf(why, sizeof why,
+                    "bulk copies completed %lld bytes more than expect_tx announced, so the "
+                    "tx-count never returns to zero",
+                    static_cast<long long>(-m.tx));
+    fail_thread(&t,
+                "deadlock: this thread waits (mbarrier.try_wait.parity %u) for phase %llu of %s, "
+                "which can never complete: %s%s%s",
+                t.mbar_parity, static_cast<unsigned long long>(t.mbar_phase),
+                describe_mbar(w, t.mbar).c_str(), why,
+                m.phase > 0 ? " (wrong phase parity? the previous phase has completed)" : "",
+                others);
+  }
+  if (t.wait == Wait::named)
+    fail_thread(&t,
+                "deadlock: named barrier %u (bar.sync, %u threads) has only %u arrivals and no "
+                "other thread can arrive%s",
+                t.named_id, w.named[t.named_id].expected, w.named[t.named_id].arrived, others);
+  fail_thread(&t,
+              "deadlock: %s in warpgroup %u cannot complete: not every thread of the "
+              "warpgroup reaches it%s",
+              t.group_op == GroupOp::wgmma ? wgmma_name(t.wg) : "setmaxnreg", t.warp / 4, others);
+}
+
 [[noreturn]] void report_deadlock(Worker& w) {
+  // Hopper waits first (an mbarrier, named barrier or warpgroup wait is the root cause when others
+  // wait at a __syncthreads behind it).
+  for (Wait kind : {Wait::mbarrier, Wait::named, Wait::warpgroup})
+    for (unsigned i = 0; i < w.nthreads; ++i)
+      if (w.threads[i].wait == kind)
+        report_hopper_deadlock(w, w.threads[i]);
   // Prefer the most specific explanation: a warp collective that can never complete.
   for (unsigned wi = 0; wi < w.nwarps; ++wi) {
     unsigned arrived = w.warp_arrived[wi];
@@ -986,8 +1523,19 @@ void resolve(Worker& w) {
     }
     w.warp_arrived[wi] = arrived;
   }
+  resolve_warpgroups(w);
+  release_waiters(w);
   if (w.at_barrier > 0 && w.at_barrier == w.live)
     complete_barrier(w);
+  // Bulk tensor copies complete as late as possible: when no thread could run otherwise (so a
+  // thread that reads their destination without waiting on the mbarrier reads stale data).
+  if (w.run_list.empty() && !w.tma.empty()) {
+    std::vector<TmaCopy> copies;
+    copies.swap(w.tma);
+    for (const TmaCopy& c : copies)
+      complete_tma(w, c);
+    release_waiters(w);
+  }
   if (w.run_list.empty())
     report_deadlock(w);
 }
@@ -1011,7 +1559,14 @@ void run_block(Worker& w, const Launch& L, std::uint64_t linear_block) {
     w.warp_exited[wi] = 0;
     unsigned lanes = std::min(32u, n - wi * 32);
     w.warp_exists[wi] = lanes == 32 ? 0xffffffffu : (1u << lanes) - 1u;
+    w.wg_arrived[wi] = 0;
+    w.wgmma[wi] = WarpWgmma{};
   }
+  w.mbarriers.clear();
+  for (auto& nb : w.named)
+    nb = NamedBarrier{};
+  w.tma.clear();
+  w.released = w.mbar_waiting = w.named_waiting = w.wg_waiting = 0;
   const unsigned bx = L.block.x, by = L.block.y;
   w.run_list.resize(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -1041,6 +1596,11 @@ void run_block(Worker& w, const Launch& L, std::uint64_t linear_block) {
     resolve(w);
   }
   w.current = nullptr;
+  if (!w.tma.empty())
+    fail_thread(&w.threads[w.tma[0].issuer],
+                "the block finished with %zu bulk tensor copies (TMA) in flight, the first issued "
+                "by this thread: nobody waited for them on their mbarrier",
+                w.tma.size());
   flush_block(w);
   check_dynamic_smem(w);
 }
@@ -1564,6 +2124,254 @@ std::uint32_t float_to_tf32(float x) {
   return u & 0xFFFFE000u;
 }
 
+// ---- Hopper entry points (kernels/common/mbarrier.cuh, tma.cuh, wgmma.cuh, warpgroup.cuh) -------
+void mbarrier_init(std::uint64_t* bar, unsigned count) {
+  Worker& w = in_kernel("mbarrier.init");
+  EmuThread* t = w.current;
+  const auto a = reinterpret_cast<std::uintptr_t>(bar);
+  if (a % 8 != 0)
+    fail_thread(t, "mbarrier.init: address %p is not 8-byte aligned", static_cast<void*>(bar));
+  if (count == 0 || count > static_cast<unsigned>(kMaxTx))
+    fail_thread(t, "mbarrier.init: count %u outside [1, 2^20-1]", count);
+  Mbarrier& m = w.mbarriers[a];
+  if (m.valid)
+    fail_thread(t, "mbarrier.init on %s, which is already initialised (mbarrier.inval it first)",
+                describe_mbar(w, a).c_str());
+  m = Mbarrier{};
+  m.expected = m.pending = count;
+  m.valid = true;
+  mbar_store(m, bar);
+}
+
+void mbarrier_inval(std::uint64_t* bar) {
+  Worker& w = in_kernel("mbarrier.inval");
+  EmuThread* t = w.current;
+  Mbarrier& m = mbar_lookup(w, t, bar, "mbarrier.inval");
+  for (unsigned i = 0; i < w.nthreads; ++i)
+    if (w.threads[i].wait == Wait::mbarrier &&
+        w.threads[i].mbar == reinterpret_cast<std::uintptr_t>(bar))
+      fail_thread(t, "mbarrier.inval on %p while thread %u waits on it", static_cast<void*>(bar),
+                  i);
+  for (const TmaCopy& c : w.tma)
+    if (c.bar == bar)
+      fail_thread(t,
+                  "mbarrier.inval on %p while a bulk tensor copy (issued by thread %u) will "
+                  "complete on it",
+                  static_cast<void*>(bar), c.issuer);
+  m.valid = false;
+}
+
+std::uint64_t mbarrier_arrive(std::uint64_t* bar, std::uint32_t tx_bytes, bool expect_tx) {
+  const char* what = expect_tx ? "mbarrier.arrive.expect_tx" : "mbarrier.arrive";
+  Worker& w = in_kernel(what);
+  EmuThread* t = w.current;
+  Mbarrier& m = mbar_lookup(w, t, bar, what);
+  const std::uint64_t token = m.phase;
+  if (expect_tx)
+    m.tx += tx_bytes; // the expect-tx operation comes first, then the arrive-on
+  if (m.pending == 0)
+    fail_thread(t, "%s: one arrival too many on %s (its current phase has all its arrivals)", what,
+                describe_mbar(w, reinterpret_cast<std::uintptr_t>(bar)).c_str());
+  --m.pending;
+  mbar_settle(w, t, m, bar, what);
+  return token;
+}
+
+void mbarrier_expect_tx(std::uint64_t* bar, std::uint32_t tx_bytes) {
+  Worker& w = in_kernel("mbarrier.expect_tx");
+  EmuThread* t = w.current;
+  Mbarrier& m = mbar_lookup(w, t, bar, "mbarrier.expect_tx");
+  m.tx += tx_bytes;
+  mbar_settle(w, t, m, bar, "mbarrier.expect_tx");
+}
+
+bool mbarrier_try_wait_parity(std::uint64_t* bar, unsigned phase_parity) {
+  Worker& w = in_kernel("mbarrier.try_wait.parity");
+  EmuThread* t = w.current;
+  Mbarrier& m = mbar_lookup(w, t, bar, "mbarrier.try_wait.parity");
+  if (phase_parity > 1)
+    fail_thread(t, "mbarrier.try_wait.parity: parity %u is not 0 or 1", phase_parity);
+  // Parity p names the current phase (when it has parity p: wait for it) or the immediately
+  // preceding one (complete).
+  if ((m.phase & 1u) != phase_parity)
+    return true;
+  t->wait = Wait::mbarrier;
+  t->mbar = reinterpret_cast<std::uintptr_t>(bar);
+  t->mbar_phase = m.phase;
+  t->mbar_parity = phase_parity;
+  ++w.mbar_waiting;
+  suspend(w, t, false);
+  return true; // resumed once that phase completed
+}
+
+void named_barrier(unsigned id, unsigned count, bool wait) {
+  const char* what = wait ? "bar.sync" : "bar.arrive";
+  Worker& w = in_kernel(what);
+  EmuThread* t = w.current;
+  if (id == 0 || id > 15)
+    fail_thread(t, "%s %u: named barrier ids are 1..15 (0 is __syncthreads')", what, id);
+  if (count == 0 || count % 32 != 0 || count > 32 * w.nwarps)
+    fail_thread(t, "%s %u, %u: the thread count must be a multiple of 32 in [32, %u]", what, id,
+                count, 32 * w.nwarps);
+  NamedBarrier& b = w.named[id];
+  if (b.arrived == 0)
+    b.expected = count;
+  else if (b.expected != count)
+    fail_thread(t,
+                "%s %u, %u: the threads already at this named barrier (%u) said %u threads "
+                "(every arrival of one barrier instance must give the same count)",
+                what, id, count, b.arrived, b.expected);
+  if (++b.arrived == b.expected) { // complete: every waiter runs again in the next round
+    for (unsigned i = 0; i < w.nthreads; ++i) {
+      EmuThread& o = w.threads[i];
+      if (o.wait == Wait::named && o.named_id == id) {
+        o.wait = Wait::released;
+        ++w.released;
+        --w.named_waiting;
+      }
+    }
+    w.crossings += b.expected;
+    if (w.counting)
+      w.cnt.barriers += 1;
+    b = NamedBarrier{};
+    return;
+  }
+  if (!wait)
+    return;
+  t->wait = Wait::named;
+  t->named_id = id;
+  ++w.named_waiting;
+  suspend(w, t, false);
+}
+
+std::uint32_t shared_address(const void* p) {
+  Worker& w = in_kernel("__cvta_generic_to_shared");
+  const std::uint32_t s = shared_window(w, p);
+  if (s == ~0u)
+    fail_thread(w.current,
+                "%p is not in the block's dynamic shared memory: under the emulator only dynamic "
+                "shared memory has shared-window addresses (wgmma descriptors, TMA destinations)",
+                p);
+  return s;
+}
+
+void tma_load(void* smem_dst, const void* tensor_map, int rank, const int* coords,
+              std::uint64_t* bar) {
+  Worker& w = in_kernel("cp.async.bulk.tensor");
+  EmuThread* t = w.current;
+  TmaCopy c;
+  std::memcpy(c.map, tensor_map, sizeof c.map);
+  gmma::TensorMap m;
+  std::memcpy(&m, c.map, sizeof m);
+  if (m.magic != gmma::kTensorMapMagic)
+    fail_thread(t,
+                "cp.async.bulk.tensor: %p is not a tensor map made by cuTensorMapEncodeTiled (or "
+                "it was overwritten)",
+                tensor_map);
+  if (m.rank != rank)
+    fail_thread(t, "cp.async.bulk.tensor.%dd with a tensor map of rank %d", rank, m.rank);
+  if (m.interleave != 0 || m.swizzle > 3 || m.oob_fill != 0)
+    fail_thread(t, "cp.async.bulk.tensor: interleaved layouts, the 128B_ATOM swizzles and NaN "
+                   "out-of-bounds fill are not emulated");
+  for (int d = 1; d < rank; ++d)
+    if (m.element_stride[d] != 1)
+      fail_thread(t, "cp.async.bulk.tensor: element strides other than 1 are not emulated");
+  const std::uint32_t span = m.swizzle == 0 ? 0u : 16u << m.swizzle;
+  if (span != 0 && m.box[0] * m.elem_bytes != span)
+    fail_thread(t,
+                "cp.async.bulk.tensor: a box inner dimension of %u bytes with the %u-byte swizzle "
+                "is not emulated (only inner dimension == swizzle span)",
+                m.box[0] * m.elem_bytes, span);
+  std::size_t bytes = m.elem_bytes;
+  for (int d = 0; d < rank; ++d)
+    bytes *= m.box[d];
+  c.dst = static_cast<char*>(smem_dst);
+  c.dst_shared = shared_window(w, smem_dst);
+  if (c.dst_shared == ~0u)
+    fail_thread(t,
+                "cp.async.bulk.tensor: destination %p is not in the block's dynamic shared memory",
+                smem_dst);
+  if (c.dst_shared % 128 != 0)
+    fail_thread(t, "cp.async.bulk.tensor: destination shared address 0x%x is not 128-byte aligned",
+                c.dst_shared);
+  if (c.dst_shared - kSharedWindowBase + bytes > w.dyn_size)
+    fail_thread(t,
+                "cp.async.bulk.tensor: the box (%zu bytes) at shared address 0x%x runs past the "
+                "end of the block's dynamic shared memory (%zu bytes)",
+                bytes, c.dst_shared, w.dyn_size);
+  (void)mbar_lookup(w, t, bar, "cp.async.bulk.tensor (its mbarrier)");
+  c.rank = rank;
+  for (int d = 0; d < 5; ++d)
+    c.coords[d] = d < rank ? coords[d] : 0;
+  c.bar = bar;
+  c.issuer = t->linear;
+  w.tma.push_back(c);
+  if (w.counting) {
+    w.cnt.tma_requests += 1;
+    w.cnt.tma_bytes += bytes;
+  }
+}
+
+void wgmma_fence() {
+  Worker& w = in_kernel("wgmma.fence");
+  EmuThread* t = arrive(w, Op::wgmma_fence, 0xffffffffu, "wgmma.fence.sync.aligned");
+  suspend(w, t, false);
+}
+
+void wgmma_commit() {
+  Worker& w = in_kernel("wgmma.commit_group");
+  EmuThread* t = arrive(w, Op::wgmma_commit, 0xffffffffu, "wgmma.commit_group.sync.aligned");
+  suspend(w, t, false);
+}
+
+void wgmma_wait(int pending_groups) {
+  Worker& w = in_kernel("wgmma.wait_group");
+  EmuThread* t = arrive(w, Op::wgmma_wait, 0xffffffffu, "wgmma.wait_group.sync.aligned");
+  t->mode = pending_groups;
+  suspend(w, t, false);
+}
+
+namespace {
+void warpgroup_arrive(Worker& w, EmuThread* t, GroupOp op) {
+  t->wait = Wait::warpgroup;
+  t->group_op = op;
+  w.wg_arrived[t->warp] |= lane_bit(t->lane);
+  ++w.wg_waiting;
+  suspend(w, t, false);
+}
+} // namespace
+
+void wgmma(float* d, int n, MmaType type, const std::uint32_t* a_regs, std::uint64_t desc_a,
+           std::uint64_t desc_b, int scale_d, int scale_a, int scale_b, int trans_a, int trans_b) {
+  Worker& w = in_kernel("wgmma.mma_async");
+  EmuThread* t = w.current;
+  WgmmaArgs& g = t->wg;
+  g = WgmmaArgs{};
+  g.d = d;
+  g.n = n;
+  g.type = type;
+  g.a_in_regs = a_regs != nullptr;
+  if (a_regs != nullptr)
+    std::memcpy(g.a, a_regs, sizeof g.a);
+  g.desc_a = a_regs != nullptr ? 0 : desc_a;
+  g.desc_b = desc_b;
+  g.scale_d = scale_d != 0;
+  g.scale_a = scale_a;
+  g.scale_b = scale_b;
+  g.trans_a = trans_a;
+  g.trans_b = trans_b;
+  warpgroup_arrive(w, t, GroupOp::wgmma);
+}
+
+void setmaxnreg(bool inc, unsigned regs) {
+  Worker& w = in_kernel("setmaxnreg");
+  EmuThread* t = w.current;
+  t->wg = WgmmaArgs{};
+  t->wg.inc = inc;
+  t->wg.regs = regs;
+  warpgroup_arrive(w, t, GroupOp::setmaxnreg);
+}
+
 } // namespace detail
 
 std::uint64_t seed() {
@@ -1622,6 +2430,7 @@ bool counters_write_json(const char* path, const std::vector<LaunchCounters>& re
         {"warp_collectives", r.warp_collectives},
         {"mma_instructions", r.mma_instructions},
         {"tensor_macs", r.tensor_macs},
+        {"wgmma_instructions", r.wgmma_instructions},
         {"smem_load_requests", r.smem_load_requests},
         {"smem_load_wavefronts", r.smem_load_wavefronts},
         {"smem_load_ideal", r.smem_load_ideal},
@@ -1638,7 +2447,9 @@ bool counters_write_json(const char* path, const std::vector<LaunchCounters>& re
         {"gmem_store_sectors", r.gmem_store_sectors},
         {"gmem_store_bytes", r.gmem_store_bytes},
         {"cp_async_requests", r.cp_async_requests},
-        {"cp_async_bytes", r.cp_async_bytes}};
+        {"cp_async_bytes", r.cp_async_bytes},
+        {"tma_requests", r.tma_requests},
+        {"tma_bytes", r.tma_bytes}};
     for (const auto& [name, value] : fields)
       f << ", \"" << name << "\": " << value;
     f << ", \"accesses_instrumented\": " << (r.accesses_instrumented ? "true" : "false") << "}";
