@@ -26,6 +26,7 @@ struct LaunchResult {
 enum class TileConfig : int {
   generic = 0, // GenericTraits: FFMA logit GEMM, every dtype
   mma = 1,     // MmaTraits: tensor-core logit GEMM (bf16/f16 m16n8k16; f32 -> TF32 m16n8k8)
+  wgmma = 2,   // WgmmaTraits (sm_90a, bf16/f16): the forward on TMA + wgmma; the backward is mma's
 };
 
 // The shape facts the host needs for workspace sizes (must match the traits; checked by
@@ -36,7 +37,7 @@ struct TileShape {
 };
 // The gradient kernels' tiles (GenericTraits; BackwardMmaTraits for the tensor cores).
 constexpr TileShape tile_shape(TileConfig c) {
-  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 128};
+  return c == TileConfig::generic ? TileShape{64, 64} : TileShape{64, 128}; // wgmma: mma's
 }
 // The forward's logit tiles (ForwardMmaTraits for the tensor cores; the backward keeps
 // tile_shape).
@@ -55,6 +56,7 @@ LaunchResult run_backward(const BackwardParams& bp, size_t smem_optin, cudaStrea
 
 template <typename Element> struct GenericTraits;
 template <typename Element> struct MmaTraits;
+template <typename Element> struct WgmmaTraits;
 struct half_t; // kernels/common/numeric.cuh
 struct bfloat16_t;
 

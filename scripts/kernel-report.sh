@@ -11,7 +11,8 @@
 #    every one exists and none is older than a file under kernels/ or include/; else each
 #    kernels/instantiations/*.cu is compiled with nvcc into build/<preset>/kernel-report/ with the
 #    build's flags for the build's architectures (CMakeCache CMAKE_CUDA_ARCHITECTURES or
-#    FLASHNCE_CUDA_ARCHITECTURES, default 80;90; "90a" gives sm_90a).  Without nvcc the build's
+#    FLASHNCE_CUDA_ARCHITECTURES, default 80;90; "90a" gives sm_90a), the Hopper instantiations
+#    (loss_wgmma_*.cu, objects of flashnce_sm90a) for sm_90a only.  Without nvcc the build's
 #    objects are used even when older (said so); without either the static part is skipped.
 # 3. The emulated counters: the preset is configured when build/<preset> has no build tree yet (a
 #    clean checkout); when the build has the target flashnce_kernel_counters it is built and
@@ -49,14 +50,20 @@ if ! "${python}" "${report_py}" --check-tools >/dev/null 2>&1; then
 fi
 
 # ---- 2. the kernels' objects -------------------------------------------------------------------
-sources=(kernels/instantiations/*.cu)
+# The Hopper instantiations (loss_wgmma_*) are sm_90a code only, built apart (flashnce_sm90a).
+sources=() sm90a_sources=()
+for src in kernels/instantiations/*.cu; do
+  if [[ "$(basename "${src}")" == loss_wgmma_* ]]; then sm90a_sources+=("${src}"); else sources+=("${src}"); fi
+done
 build_objs="${build}/host/CMakeFiles/flashnce.dir/__/kernels/instantiations"
+build_sm90a_objs="${build}/host/CMakeFiles/flashnce_sm90a.dir/__/kernels/instantiations"
 
-# true when every source has an object in $1 that is no older than any kernel/include file
+# true when every source has an object in $1 (the sm_90a ones in $2) no older than any kernel file
 objects_fresh() {
-  local dir=$1 src obj
-  for src in "${sources[@]}"; do
+  local dir=$1 dir90a=$2 src obj
+  for src in "${sources[@]}" "${sm90a_sources[@]}"; do
     obj="${dir}/$(basename "${src}").o"
+    [[ "$(basename "${src}")" == loss_wgmma_* ]] && obj="${dir90a}/$(basename "${src}").o"
     [[ -f "${obj}" ]] || return 1
     if [[ -n "$(find kernels include -type f -newer "${obj}" -print -quit)" ]]; then
       return 1
@@ -106,14 +113,16 @@ compile_one() { # compile_one NVCC OUTDIR SOURCE GENCODE...
 export -f compile_one
 export repo
 
-objdir=""
-if objects_fresh "${build_objs}"; then
+objdir="" objdir90a=""
+if objects_fresh "${build_objs}" "${build_sm90a_objs}"; then
   objdir="${build_objs}"
-  say "using the build's objects in ${objdir}"
+  objdir90a="${build_sm90a_objs}"
+  say "using the build's objects in ${objdir} and ${objdir90a}"
 else
   nvcc=$(find_nvcc)
   if [[ -z "${nvcc}" ]] && compgen -G "${build_objs}/*.cu.o" >/dev/null; then
     objdir="${build_objs}"
+    [[ -d "${build_sm90a_objs}" ]] && objdir90a="${build_sm90a_objs}"
     say "nvcc not found: using the build's objects in ${objdir}, OLDER than the kernel sources"
   elif [[ -z "${nvcc}" ]]; then
     say "nvcc not found and no objects in ${build_objs}: skipping the static part"
@@ -125,6 +134,13 @@ else
     printf '%s\n' "${sources[@]}" |
       xargs -P "${KERNEL_REPORT_JOBS:-2}" -I{} bash -c 'compile_one "$@"' _ \
         "${nvcc}" "${objdir}" {} "${gencode[@]}"
+    if [[ ${#sm90a_sources[@]} -gt 0 ]]; then
+      objdir90a="${objdir}/sm90a"
+      mkdir -p "${objdir90a}"
+      printf '%s\n' "${sm90a_sources[@]}" |
+        xargs -P "${KERNEL_REPORT_JOBS:-2}" -I{} bash -c 'compile_one "$@"' _ \
+          "${nvcc}" "${objdir90a}" {} -gencode arch=compute_90a,code=sm_90a
+    fi
   fi
 fi
 
@@ -157,6 +173,7 @@ fi
 inputs=()
 if [[ -n "${objdir}" && "${have_tools}" == 1 ]]; then
   inputs=("${objdir}"/*.cu.o)
+  [[ -n "${objdir90a}" ]] && compgen -G "${objdir90a}/*.cu.o" >/dev/null && inputs+=("${objdir90a}"/*.cu.o)
 elif [[ -n "${objdir}" ]]; then
   say "no cuobjdump: skipping the static part"
 fi

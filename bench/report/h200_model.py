@@ -20,16 +20,20 @@ Model, per kernel launch at the target size (n, m, d), counts scaled from the em
 kernels' traffic by (n + m) / (n_e + m_e), the counts pre-pass's by n m):
   tensor  = executed MACs x 2 / (the path's tensor rate): mma.sync at half of wgmma's dense rate
             (2048 bf16/f16 FLOP per clock per SM, TF32 half that), wgmma at the full rate (4096);
-  issue   = (executed mma instructions x (instructions / tensor instructions of one steady
+  issue   = (executed warp-level tensor instructions (mma.sync; 4 per wgmma, one per warp of its
+             warpgroup) x (instructions / tensor instructions of one steady
              iteration of the hot loop: the static report's path_steady)
-             + logit tiles x warps per block x the epilogue's instructions: the tile loop's
+             + logit tiles x warps running the epilogue (all, or a warp-specialised kernel's
+             consumers) x the epilogue's instructions: the tile loop's
              outside the hot loop, or, where the epilogue sits inside the hot loop, the shortest
              iteration through it minus the steady one)
             / (4 warp instructions per clock per SM)   (one issue per clock per SM sub-partition;
             the epilogue count takes every non-tensor inner loop once: a lower bound);
-  smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM);
-  l2      = global sectors x 32 bytes / 8 TB/s   (H100/H200 measurements report 5.5-7.5 TB/s from
-            L2; 8 is generous);
+  smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM), with
+            the operand bytes wgmma reads and TMA writes (the emulator does not see those as
+            loads / stores) at 128 bytes per wavefront;
+  l2      = (global sectors + TMA bytes / 32) x 32 bytes / 8 TB/s   (H100/H200 measurements
+            report 5.5-7.5 TB/s from L2; 8 is generous);
   each per-SM term is multiplied by ceil(grid / 132) x 132 / grid (idle SMs when the grid is small,
   the last partial wave otherwise); the launch takes the largest of the four (perfect overlap).
 The loss's time is the sum over its launches (they run one after another on the stream).
@@ -55,7 +59,16 @@ L2_BYTES_PER_S = 8e12
 CUBLAS_BF16_TFLOPS = 780.0
 
 CONFIG_OF_DTYPE = {"bf16": "mma_bf16", "f16": "mma_f16", "tf32": "mma_tf32", "f32": "generic_f32"}
-MAIN_KERNELS = ("forward_main_kernel", "forward_mma_kernel", "grad_kernel", "grad_mma_kernel")
+MAIN_KERNELS = (
+    "forward_main_kernel",
+    "forward_mma_kernel",
+    "forward_wgmma_kernel",
+    "grad_kernel",
+    "grad_mma_kernel",
+)
+# Warps that run the tile epilogue, where not every warp of the block does (warp-specialised
+# kernels: the producer warpgroup has no epilogue).
+EPILOGUE_WARPS = {"forward_wgmma_kernel": 8}
 
 
 def short_name(demangled):
@@ -92,8 +105,11 @@ def same_name(a, b):
 
 
 def find_static(kernels, name, config, d, arch="sm_90"):
-    """The static row of kernel `name` in `config` (the one for depth d when there are several)."""
+    """The static row of kernel `name` in `config` (the one for depth d when there are several);
+    sm_90a's when the kernel exists only there (the Hopper kernels)."""
     rows = [k for k in kernels if same_name(k.get("name", ""), name) and k.get("arch") == arch]
+    if not rows and arch == "sm_90":
+        rows = [k for k in kernels if same_name(k.get("name", ""), name) and k.get("arch") == "sm_90a"]
     for want in (f"{config} d={d}", config):
         for k in rows:
             if k.get("config") == want:
@@ -130,12 +146,15 @@ def launch_bound(e, t, static, cfg, dtype):
     macs = e["tensor_macs"] * scale
     if macs > 0:
         terms["tensor"] = macs * 2 / (tensor_flop_per_clk_sm(dtype, hgmma) * per_sm) * quant
+    # Warp-level tensor instructions executed: mma.sync per warp; a wgmma is issued by each of the
+    # 4 warps of its warpgroup (one HGMMA each in the SASS the static report counts).
+    tensor_instr = e["mma_instructions"] + 4 * e.get("wgmma_instructions", 0)
     if main and hot and hot.get("tensor"):
         steady = hot.get("path_steady") or {}
         if steady.get("tensor"):  # one steady iteration: what a chunk of the pipeline executes
-            slots = e["mma_instructions"] * scale * steady["instructions"] / steady["tensor"]
+            slots = tensor_instr * scale * steady["instructions"] / steady["tensor"]
         else:  # (the whole static body: more than one iteration executes)
-            slots = e["mma_instructions"] * scale * hot["instructions"] / hot["tensor"]
+            slots = tensor_instr * scale * hot["instructions"] / hot["tensor"]
         epi_path = hot.get("path_epilogue")
         if epi_path and steady.get("instructions"):  # epilogue inside the main loop
             epi = max(0, epi_path["instructions"] - steady["instructions"])
@@ -148,14 +167,26 @@ def launch_bound(e, t, static, cfg, dtype):
                 * math.ceil(t["m"] / cfg["block_n"])
                 * cfg.get("passes", 1)
             )
-            slots += tiles * (t["block"] // 32) * epi
+            warps = EPILOGUE_WARPS.get(name.split("<")[0], t["block"] // 32)
+            slots += tiles * warps * epi
         terms["issue"] = slots / (ISSUE_PER_CLK_SM * per_sm) * quant
     wavefronts = (
         e["smem_load_wavefronts"] + e["smem_store_wavefronts"]
     ) * scale
+    # wgmma reads its shared-memory operands itself (not seen as loads by the emulator): A 64 x 16
+    # and B N x 16 16-bit elements per instruction, at 128 bytes per wavefront; TMA writes its
+    # boxes into shared memory likewise.
+    wg = e.get("wgmma_instructions", 0)
+    if wg > 0:
+        n_per = e["tensor_macs"] / wg / (64 * 16)
+        wavefronts += wg * (64 * 16 * 2 + n_per * 16 * 2) / 128 * scale
+    wavefronts += e.get("tma_bytes", 0) / 128 * scale
     if wavefronts > 0:
         terms["smem"] = wavefronts / (SMEM_WAVEFRONTS_PER_CLK_SM * per_sm) * quant
-    sectors = (e["gmem_load_sectors"] + e["gmem_store_sectors"]) * scale
+    # (TMA boxes come from L2 like any load: their bytes in 32-byte sectors)
+    sectors = (
+        e["gmem_load_sectors"] + e["gmem_store_sectors"] + e.get("tma_bytes", 0) / 32
+    ) * scale
     if sectors > 0:
         terms["l2"] = sectors * 32 / L2_BYTES_PER_S
     if not terms:

@@ -103,6 +103,20 @@ template <class Ft> void forward_mma_configs(std::ostringstream& o, bool& first)
                      cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN);
 }
 
+// The Hopper forward (sm_90a, bf16 / f16): the same 12 instantiations, in the tensor-core
+// configuration (whose backward it shares).
+template <class Ft> void forward_wgmma_configs(std::ostringstream& o, bool& first) {
+  const char* t = traits_dtype<Ft>();
+  const std::string cfg = config_name<MmaTraits<typename Ft::T>>();
+  for (int sim = 0; sim < 3; ++sim)
+    for (const char* labels : {"false", "true"})
+      for (const char* sym : {"false", "true"})
+        config_entry(o, first,
+                     std::string("forward_wgmma_kernel<ForwardWgmmaTraits<") + t +
+                         ">, (Similarity)" + std::to_string(sim) + ", " + labels + ", " + sym + ">",
+                     cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN);
+}
+
 // The tensor-core gradient kernel: per (similarity, LABELS, SYMMETRIC, launch role) and depth.
 template <class Gt> void grad_mma_configs(std::ostringstream& o, bool& first) {
   const char* t = traits_dtype<Gt>();
@@ -137,6 +151,8 @@ std::string launch_configs_array() {
   forward_mma_configs<ForwardMmaTraits<float>>(o, first);
   forward_mma_configs<ForwardMmaTraits<half_t>>(o, first);
   forward_mma_configs<ForwardMmaTraits<bfloat16_t>>(o, first);
+  forward_wgmma_configs<ForwardWgmmaTraits<half_t>>(o, first);
+  forward_wgmma_configs<ForwardWgmmaTraits<bfloat16_t>>(o, first);
   grad_mma_configs<BackwardMmaTraits<float>>(o, first);
   grad_mma_configs<BackwardMmaTraits<half_t>>(o, first);
   grad_mma_configs<BackwardMmaTraits<bfloat16_t>>(o, first);
@@ -197,6 +213,7 @@ struct Sum {
 bool main_kernel(const char* name) {
   return std::strstr(name, "forward_main_kernel") != nullptr ||
          std::strstr(name, "forward_mma_kernel") != nullptr ||
+         std::strstr(name, "forward_wgmma_kernel") != nullptr ||
          std::strstr(name, "grad_mma_kernel") != nullptr ||
          std::strstr(name, "grad_kernel") != nullptr;
 }
@@ -232,6 +249,8 @@ void launch_json(std::ostringstream& o, bool& first, const cuda_emu::LaunchCount
     << ", \"block\": " << c.block[0] << ", \"dynamic_smem\": " << c.dynamic_smem
     << ", \"blocks\": " << c.blocks << ", \"barriers\": " << c.barriers
     << ", \"mma_instructions\": " << c.mma_instructions << ", \"tensor_macs\": " << c.tensor_macs
+    << ", \"wgmma_instructions\": " << c.wgmma_instructions
+    << ", \"tma_requests\": " << c.tma_requests << ", \"tma_bytes\": " << c.tma_bytes
     << ", \"smem_load_requests\": " << c.smem_load_requests
     << ", \"smem_load_wavefronts\": " << c.smem_load_wavefronts
     << ", \"smem_load_ideal\": " << c.smem_load_ideal

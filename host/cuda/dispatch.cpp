@@ -4,8 +4,8 @@
 // never synchronises; everything is queued on the caller's stream.
 //
 // Workspace (bytes; A(x) = x rounded up to 256; n, m as in the Problem, m = n in self mode):
-//   forward, tensor cores (TileConfig::mma; 128 x 128 tiles, a row_groups x col_splits grid, see
-//   forward_split below):
+//   forward, tensor cores (TileConfig::mma and ::wgmma; 128 x 128 tiles, a row_groups x col_splits
+//   grid, see forward_split below):
 //            = A(4n) + A(4m)            norms (COSINE: inverse norms, NEG_SQ_DIST: squared norms)
 //            + A(4n) + A(4n)            per-row loss, per-row validity
 //            + A(16 col_splits n)       per-row partials {max2, sum, pos2, npos}, one per split
@@ -121,6 +121,28 @@ TileConfig config_for(const Problem& pr, const Device& dev) {
   return select_config(dev.arch, pr.p.dtype, pr.p.d, pr.p.allow_tf32 != 0);
 }
 
+// The forward's configuration: the Hopper kernel (TileConfig::wgmma) on compute capability 9.0
+// when the library carries sm_90a code (FLASHNCE_HAVE_SM90A; the emulator always does) and TMA can
+// take the operands: 16-byte aligned bases and row pitches, 32-bit tile coordinates.  Anything
+// else keeps config_for's (a misaligned input works, on the mma.sync kernel).  The backward always
+// uses config_for's: the wgmma configuration shares the tensor-core one's tiles and workspace.
+bool tma_operand(const void* base, int64_t ld, size_t element_bytes) {
+  return reinterpret_cast<uintptr_t>(base) % 16 == 0 && (uint64_t(ld) * element_bytes) % 16 == 0 &&
+         uint64_t(ld) * element_bytes < (uint64_t{1} << 40);
+}
+TileConfig forward_config_for(const Problem& pr, const Device& dev) {
+  const TileConfig c = config_for(pr, dev);
+#if FLASHNCE_HAVE_SM90A
+  const fnceLossParams& p = pr.p;
+  constexpr int64_t kCoordLimit = (int64_t{1} << 31) - 256; // row0 + box rows, chunk + box cols
+  if (c == TileConfig::mma && dev.arch == 90 && (p.dtype == FNCE_BF16 || p.dtype == FNCE_F16) &&
+      p.n < kCoordLimit && p.m < kCoordLimit && p.d < kCoordLimit && tma_operand(p.a, p.lda, 2) &&
+      tma_operand(p.b, p.ldb, 2))
+    return TileConfig::wgmma;
+#endif
+  return c;
+}
+
 bool symmetric(const Problem& pr) {
   return pr.p.direction == FNCE_DIRECTION_SYMMETRIC;
 }
@@ -222,7 +244,7 @@ ForwardParams forward_params(const Problem& pr, TileConfig c, const Device& dev,
   const size_t n = static_cast<size_t>(pr.p.n), m = static_cast<size_t>(pr.p.m);
   f.row_loss = ws.take<float>(n);
   f.row_valid = ws.take<int32_t>(n);
-  if (c == TileConfig::mma) {
+  if (c == TileConfig::mma || c == TileConfig::wgmma) { // the same 128 x 128 tiles
     const ForwardSplit sp = forward_split(pr.p.n, pr.p.m, symmetric(pr));
     f.row_groups = sp.row_groups;
     f.col_splits = sp.col_splits;
@@ -314,6 +336,17 @@ LaunchResult run_forward_dtype(fnceDataType_t t, const ForwardParams& f, cudaStr
   return LaunchResult{cudaErrorInvalidValue, "dtype"};
 }
 
+#if FLASHNCE_HAVE_SM90A
+// The Hopper forward: 16-bit inputs only (forward_config_for).
+LaunchResult run_forward_wgmma_dtype(fnceDataType_t t, const ForwardParams& f, cudaStream_t s) {
+  if (t == FNCE_F16)
+    return kernels::run_forward<kernels::WgmmaTraits<kernels::half_t>>(f, s);
+  if (t == FNCE_BF16)
+    return kernels::run_forward<kernels::WgmmaTraits<kernels::bfloat16_t>>(f, s);
+  return LaunchResult{cudaErrorInvalidValue, "dtype"};
+}
+#endif
+
 template <template <typename> class Traits>
 LaunchResult run_backward_dtype(fnceDataType_t t, const BackwardParams& b, size_t smem_optin,
                                 cudaStream_t s) {
@@ -334,7 +367,7 @@ fnceStatus_t forward_workspace_size(const Problem& pr, size_t* bytes) {
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  (void)forward_params(pr, config_for(pr, dev), dev, nullptr, bytes);
+  (void)forward_params(pr, forward_config_for(pr, dev), dev, nullptr, bytes);
   return FNCE_SUCCESS;
 }
 
@@ -351,7 +384,7 @@ fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  const TileConfig c = config_for(pr, dev);
+  const TileConfig c = forward_config_for(pr, dev);
   size_t needed = 0;
   ForwardParams f = forward_params(pr, c, dev, workspace, &needed);
   if (workspace_bytes < needed) // the API layer checked the same formula; a guard, not a path
@@ -365,11 +398,15 @@ fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_
     if (symmetric(pr))
       f.col_loss = loss + pr.p.n;
   }
-  const LaunchResult r =
-      c == TileConfig::mma
-          ? run_forward_dtype<kernels::MmaTraits>(pr.p.dtype, f, static_cast<cudaStream_t>(stream))
-          : run_forward_dtype<kernels::GenericTraits>(pr.p.dtype, f,
-                                                      static_cast<cudaStream_t>(stream));
+  const auto st = static_cast<cudaStream_t>(stream);
+  LaunchResult r;
+#if FLASHNCE_HAVE_SM90A
+  if (c == TileConfig::wgmma)
+    r = run_forward_wgmma_dtype(pr.p.dtype, f, st);
+  else
+#endif
+    r = c == TileConfig::mma ? run_forward_dtype<kernels::MmaTraits>(pr.p.dtype, f, st)
+                             : run_forward_dtype<kernels::GenericTraits>(pr.p.dtype, f, st);
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }
 

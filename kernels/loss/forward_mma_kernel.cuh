@@ -97,9 +97,12 @@ __device__ inline int64_t positive_column(const ProblemParams& p, int64_t i) {
   return j >= 0 && j < p.m ? j : -1;
 }
 
-// The per-lane state of the epilogue: the lane's 4 rows (r = 2 mt + h: tile row wm * 32 + 16 mt +
-// g + 8 h) with their factors and running statistics (max2 quad-consistent, the sums lane partials
-// until the row tile ends).
+// The per-lane state of the epilogue: the lane's 2 kMTiles rows (r = 2 mt + h: tile row
+// wm * kWarpRows + 16 mt + g + 8 h) with their factors and running statistics (max2
+// quad-consistent, the sums lane partials until the row tile ends).  The accumulators are in the
+// mma.m16n8 fragment layout, which is also each warp's part of a wgmma m64nN accumulator (16 rows
+// per warp: kMTiles = 1).  Tr::epilogue_sync() synchronises the threads that run the epilogue (the
+// block, or the consumer warpgroups of a warp-specialised kernel); `tid` counts those threads.
 template <class Tr, Similarity kSim, bool kLabels, bool kSym> struct ForwardEpilogue {
   static constexpr int MT = Tr::kMTiles, NT = Tr::kNTiles, R = 2 * Tr::kMTiles;
   static constexpr int WC = Tr::kWarpCols;
@@ -305,7 +308,7 @@ template <class Tr, Similarity kSim, bool kLabels, bool kSym> struct ForwardEpil
           col_scratch.store(wm * Tr::kBlockN + wn * WC + nt * 8 + 2 * t + c,
                             PartialStats{cm, cs, cp, cn});
       }
-    __syncthreads();
+    Tr::epilogue_sync();
     if (tid < Tr::kBlockN && col0 + tid < p.m) {
       PartialStats s = first ? empty_partial() : col_run[tid];
 #pragma unroll
@@ -313,8 +316,9 @@ template <class Tr, Similarity kSim, bool kLabels, bool kSym> struct ForwardEpil
         merge_partial(s, col_scratch.load(w * Tr::kBlockN + tid));
       col_run[tid] = s;
     }
-    // col_scratch is written again only in the next tile's epilogue, after at least one of the
-    // main loop's barriers.
+    // col_scratch is written again only in the next tile's epilogue: after at least one of the
+    // main loop's barriers (forward_mma_kernel), or after Tr::epilogue_sync() at the end of the
+    // tile's epilogue where the main loop has none (forward_wgmma_kernel's consumers).
   }
 
   // The end of a row tile: the quad's lane partials summed, the kWarpsN column slabs merged in
@@ -328,13 +332,24 @@ template <class Tr, Similarity kSim, bool kLabels, bool kSym> struct ForwardEpil
         pos2[r] += __shfl_xor_sync(0xffffffffu, pos2[r], off);
         npos[r] += __shfl_xor_sync(0xffffffffu, npos[r], off);
       }
-    static_assert(Tr::kWarpsN == 2, "two column slabs: one writes, the other merges");
+    static_assert(Tr::kWarpsN == 1 || Tr::kWarpsN == 2,
+                  "one column slab writes its rows; of two, one writes, the other merges");
+    if constexpr (Tr::kWarpsN == 1) {
+      if (t == 0)
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int64_t i = row_of(row0, r);
+          if (i < p.n)
+            row_out[i] = PartialStats{max2[r], sum[r], pos2[r], npos[r]};
+        }
+      return;
+    }
     if (wn == 1 && t == 0)
 #pragma unroll
       for (int r = 0; r < R; ++r)
         row_scratch.store(wm * Tr::kWarpRows + 16 * (r >> 1) + g + 8 * (r & 1),
                           PartialStats{max2[r], sum[r], pos2[r], npos[r]});
-    __syncthreads();
+    Tr::epilogue_sync();
     if (wn == 0 && t == 0)
 #pragma unroll
       for (int r = 0; r < R; ++r) {

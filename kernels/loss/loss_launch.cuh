@@ -6,7 +6,9 @@
 #include <cstdint>
 
 #include "kernels/loss/backward_mma_kernel.cuh"
+#include "kernels/common/tensor_map.h"
 #include "kernels/loss/forward_mma_kernel.cuh"
+#include "kernels/loss/forward_wgmma_kernel.cuh"
 #include "kernels/loss/loss_backward_kernel.cuh"
 #include "kernels/loss/loss_forward_kernel.cuh"
 #include "kernels/loss/loss_traits.cuh"
@@ -66,6 +68,43 @@ LaunchResult launch_forward_mma(const ForwardParams& fp, cudaStream_t stream) {
                                               : launch_forward_mma<Ft, kSim, false>(fp, stream);
 }
 
+// The Hopper forward's main kernel (forward_wgmma_kernel) for the problem's (similarity, LABELS,
+// SYMMETRIC), with the two operands' TMA maps: d x n (m) elements, rows lda (ldb) apart, boxes of
+// 64 x 128 elements (one 128-byte swizzle line per row).  The dispatch checked what TMA needs
+// (16-byte aligned bases and pitches, 32-bit coordinates).
+template <class Ft, Similarity kSim, bool kLabels>
+LaunchResult launch_forward_wgmma(const ForwardParams& fp, const CUtensorMap& map_a,
+                                  const CUtensorMap& map_b, cudaStream_t stream) {
+  const int64_t grid = int64_t(fp.row_groups) * fp.col_splits;
+  if (fp.pr.symmetric)
+    FLASHNCE_LAUNCH("forward_wgmma_kernel", (forward_wgmma_kernel<Ft, kSim, kLabels, true>), grid,
+                    Ft::kThreads, Ft::kSmem, stream, fp, map_a, map_b);
+  else
+    FLASHNCE_LAUNCH("forward_wgmma_kernel", (forward_wgmma_kernel<Ft, kSim, kLabels, false>), grid,
+                    Ft::kThreads, Ft::kSmem, stream, fp, map_a, map_b);
+  return LaunchResult{};
+}
+template <class Ft, Similarity kSim>
+LaunchResult launch_forward_wgmma(const ForwardParams& fp, cudaStream_t stream) {
+  using T = typename Ft::T;
+  const ProblemParams& p = fp.pr;
+  const CUtensorMapDataType type =
+      Ft::kBf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  alignas(64) CUtensorMap map_a, map_b;
+  cudaError_t e = make_tensor_map_2d(&map_a, type, p.a, uint64_t(p.d), uint64_t(p.n),
+                                     uint64_t(p.lda) * sizeof(T), Ft::kChunk, Ft::kBlockM,
+                                     CU_TENSOR_MAP_SWIZZLE_128B);
+  if (e == cudaSuccess)
+    e = make_tensor_map_2d(&map_b, type, p.b, uint64_t(p.d), uint64_t(p.m),
+                           uint64_t(p.ldb) * sizeof(T), Ft::kChunk, Ft::kBlockN,
+                           CU_TENSOR_MAP_SWIZZLE_128B);
+  if (e != cudaSuccess)
+    return LaunchResult{e, "cuTensorMapEncodeTiled"};
+  return p.positives == Positives::labels
+             ? launch_forward_wgmma<Ft, kSim, true>(fp, map_a, map_b, stream)
+             : launch_forward_wgmma<Ft, kSim, false>(fp, map_a, map_b, stream);
+}
+
 template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream_t stream) {
   using T = typename Tr::T;
   constexpr int R = Tr::kReduceThreads;
@@ -74,7 +113,26 @@ template <class Tr> LaunchResult run_forward(const ForwardParams& fp, cudaStream
     const int64_t rows = p.self_mode ? p.n : p.n + p.m;
     FLASHNCE_LAUNCH("row_norms_kernel", row_norms_kernel<T>, (rows + 7) / 8, 256, 0, stream, p);
   }
-  if constexpr (Tr::kMma) {
+  if constexpr (Tr::kWgmma) {
+    // Hopper: the warp-specialised wgmma kernel, the same partials and finalize.
+    using Ft = ForwardWgmmaTraits<T>;
+    LaunchResult r;
+    switch (p.similarity) {
+    case Similarity::dot:
+      r = launch_forward_wgmma<Ft, Similarity::dot>(fp, stream);
+      break;
+    case Similarity::cosine:
+      r = launch_forward_wgmma<Ft, Similarity::cosine>(fp, stream);
+      break;
+    case Similarity::neg_sq_dist:
+      r = launch_forward_wgmma<Ft, Similarity::neg_sq_dist>(fp, stream);
+      break;
+    }
+    if (r.error != cudaSuccess)
+      return r;
+    const int64_t blocks = (p.n + R - 1) / R + (p.symmetric ? (p.m + R - 1) / R : 0);
+    FLASHNCE_LAUNCH("stats_finalize_kernel", stats_finalize_kernel<R>, blocks, R, 0, stream, fp);
+  } else if constexpr (Tr::kMma) {
     // Tensor cores: logits in registers, partial statistics merged by stats_finalize_kernel.
     using Ft = ForwardMmaTraits<T>;
     LaunchResult r;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/common/mbarrier.cuh"
 #include "kernels/common/numeric.cuh"
 #include "kernels/loss_params.h"
 
@@ -47,6 +48,7 @@ template <typename Element> struct GenericTraits {
 
   // The logit GEMM runs on FFMA (no tensor cores).
   static constexpr bool kMma = false;
+  static constexpr bool kWgmma = false;
   static constexpr bool kTf32 = false;
   static constexpr bool kBf16 = false;
   // Operand region: As[K][M] + Bs[K][N] (f32); the gradient kernel reuses it for its Y chunk.
@@ -81,6 +83,14 @@ template <typename Element> struct MmaTraits : GenericTraits<Element> {
   static constexpr bool kMma = true;
   static constexpr bool kTf32 = sizeof(Element) == 4;
   static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+};
+
+// Hopper configuration (sm_90a), the tag TileConfig::wgmma selects: the forward's main kernel is
+// forward_wgmma_kernel on ForwardWgmmaTraits (below); everything else, the backward included, is
+// the tensor-core configuration's.  bf16 / f16 only.
+template <typename Element> struct WgmmaTraits : MmaTraits<Element> {
+  static constexpr bool kWgmma = true;
+  static_assert(sizeof(Element) == 2, "wgmma on 16-bit inputs (TF32 stays on mma.sync)");
 };
 
 // Whether 8 rows of `row_bytes` each (an ldmatrix phase: 16 bytes of each) fall in disjoint banks.
@@ -133,6 +143,8 @@ template <typename Element> struct ForwardMmaTraits {
   static constexpr size_t kRowScratchBytes = sizeof(PartialStats) * kBlockM;
   static constexpr size_t kSmem = kStages * kStageBytes + kColScratchBytes + kRowScratchBytes;
   static constexpr int kReduceThreads = 256;
+  // The epilogue's barrier (ForwardEpilogue): the whole block.
+  __device__ static void epilogue_sync() { __syncthreads(); }
 
   static_assert(kThreads == 256, "launch bounds and the loaders assume 256 threads");
   static_assert(kWarpRows % 16 == 0 && kWarpCols % 16 == 0, "whole m16 / pairs of n8 fragments");
@@ -148,6 +160,57 @@ template <typename Element> struct ForwardMmaTraits {
   static_assert(kStages >= 2, "at least double buffering");
   static_assert(kBlockN <= kThreads, "one thread per tile column merges the column partials");
   static_assert(kSmem <= 99 * 1024, "fits every sm_80+ GPU (sm_86 / sm_89: 99 KB opt-in)");
+};
+
+// The Hopper forward (forward_wgmma_kernel.cuh), warp-specialised as FlashAttention-3 and
+// CUTLASS's sm90 kernels are: one producer warpgroup whose elected thread issues the TMA loads of
+// both operands (128 rows x 64 elements each, 128-byte swizzle, out-of-bounds rows and depth zero
+// filled) into a kStages-deep full / empty mbarrier ring that runs across tile boundaries, and two
+// consumer warpgroups, each the 64 x 128 half of a 128 x 128 logit tile as one wgmma m64n128k16
+// accumulator (64 f32 registers per thread) fed straight from the swizzled stages by descriptors.
+// The epilogue is the mma.sync forward's (ForwardEpilogue) on each warp's 16 x 128 part of the
+// accumulator (kWarpsM = 8 row slabs, one column slab), synchronised by a named barrier of the
+// 256 consumer threads.  Same 128 x 128 tiles as ForwardMmaTraits, hence the same work split and
+// workspace (forward_params in host/cuda/dispatch.cpp).
+template <typename Element> struct ForwardWgmmaTraits {
+  using T = Element;
+  static constexpr bool kBf16 = std::is_same<Element, bfloat16_t>::value;
+  using S = uint16_t;
+  static constexpr int kConsumers = 2;                    // consumer warpgroups
+  static constexpr int kThreads = 128 * (1 + kConsumers); // + the producer warpgroup
+  static constexpr int kConsumerThreads = 128 * kConsumers;
+  static constexpr int kWarpsM = 4 * kConsumers, kWarpsN = 1; // the epilogue's slab grid
+  static constexpr int kWarpRows = 16, kWarpCols = 128;
+  static constexpr int kMTiles = 1, kNTiles = kWarpCols / 8;
+  static constexpr int kBlockM = kWarpsM * kWarpRows;
+  static constexpr int kBlockN = kWarpCols;
+  static constexpr int kChunk = 64; // depth per stage: one 128-byte swizzle line per operand row
+  static constexpr int kK = 16;     // depth of one wgmma
+  static constexpr int kStages = 4;
+  static constexpr size_t kOperandBytes = sizeof(S) * size_t(kChunk) * kBlockM; // = kBlockN rows
+  static constexpr size_t kStageBytes = 2 * kOperandBytes;
+  static constexpr size_t kColScratchBytes = sizeof(PartialStats) * kWarpsM * kBlockN;
+  static constexpr size_t kRowScratchBytes = sizeof(PartialStats) * kBlockM; // (unused: 1 slab)
+  static constexpr size_t kBarrierBytes = 2 * kStages * sizeof(uint64_t);    // full, empty
+  // + 1024: the stages start at a 1024-byte boundary (the 128-byte swizzle's repeat), which the
+  // dynamic shared memory base is not guaranteed to be.
+  static constexpr size_t kSmem =
+      1024 + kStages * kStageBytes + kColScratchBytes + kRowScratchBytes + kBarrierBytes;
+  static constexpr int kReduceThreads = 256;
+  // setmaxnreg: the producer gives registers back, the consumers take them (65536 per SM).
+  static constexpr unsigned kProducerRegs = 40, kConsumerRegs = 232;
+  static constexpr unsigned kEpilogueBarrier = 1; // named barrier id (0 is __syncthreads)
+  // The epilogue's barrier: the consumer warpgroups only (the producer never reaches it).
+  __device__ static void epilogue_sync() { named_barrier_sync(kEpilogueBarrier, kConsumerThreads); }
+
+  static_assert(kBlockM == 128 && kBlockN == 128, "the tensor-core forward's tiles");
+  static_assert(kChunk * sizeof(S) == 128, "one 128-byte swizzle line per stage row");
+  static_assert(kChunk % kK == 0, "whole wgmma steps per stage");
+  static_assert(kOperandBytes % 1024 == 0, "each operand tile starts at a 1024-byte boundary");
+  static_assert(kBlockN <= kConsumerThreads, "one consumer thread per tile column merges");
+  static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= 65536,
+                "the register split fits the SM");
+  static_assert(kSmem <= 227 * 1024, "fits an H100 / H200 (227 KB opt-in)");
 };
 
 // The tensor-core gradient kernel (backward_mma_kernel.cuh): a block owns 64 launch rows and

@@ -11,7 +11,9 @@
 // per-dtype bounds below, every output buffer poisoned beforehand (an element the backend forgets
 // keeps 0x7f7f... and fails), and a second run bitwise identical.  Targeted cases follow: a
 // scale-100 row beyond exp's range, all rows masked, the NaN rules, d = 4096, each gradient
-// alone, TF32.
+// alone, TF32.  The emulator models a Hopper device: 16-bit inputs with TMA-friendly pitches (the
+// multi-tile shape) run the wgmma forward, the others the mma.sync one; CTest runs the 16-bit
+// cases and the targeted ones again as an sm_80 device (tests/kernels/CMakeLists.txt).
 //
 // Bounds, per element: |x - ref| <= max(atol * max|ref|, floor) + rtol * |ref|  (max over the
 // output array, so atol is relative to the array's scale; NaN in the reference demands NaN).
@@ -30,6 +32,10 @@
 //     magnitude of the terms a gradient element sums before they cancel (COSINE's projection can
 //     cancel a gradient to exactly 0, e.g. at d = 1); f32 cannot resolve less.
 #include <gtest/gtest.h>
+
+#if defined(FLASHNCE_EMULATED)
+#include "cuda_emu.h" // the launch records (ForwardKernelByArchitectureAndAlignment)
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -592,7 +598,7 @@ std::vector<Shape> shapes_for(const Combo& c, size_t index) {
     const bool vp = c.pos == FNCE_POSITIVES_VIEW_PAIRS;
     const int64_t* nd = vp ? even[index % 4] : odd[index % 5];
     out.push_back(Shape{nd[0], nd[0], nd[1], nd[1], 0});
-    out.push_back(Shape{100, 100, 40, 43, 0});
+    out.push_back(Shape{100, 100, 40, c.dtype == FNCE_F32 ? 43 : 48, 0}); // (see below)
     return out;
   }
   static const int64_t le[][3] = {
@@ -602,7 +608,13 @@ std::vector<Shape> shapes_for(const Combo& c, size_t index) {
       (c.pos == FNCE_POSITIVES_DIAGONAL || index % 2 == 0) ? le[index % 5] : any[index % 4];
   out.push_back(Shape{s[0], s[1], s[2], s[2], s[2]});
   // 2 x 2 tiles of the tensor-core forward (128 x 128, ragged) and 3 x 3 of the 64 x 64 kernels.
-  out.push_back(Shape{140, 150, 40, 43, 41});
+  // 16-bit inputs: row pitches of 96 and 112 bytes, which TMA takes, so that on a Hopper device
+  // (the emulator's default) this shape runs the wgmma forward, and the first shape's odd pitches
+  // the mma.sync fallback; CTest runs these inputs again as a compute capability 8.0 device.
+  if (c.dtype == FNCE_F32)
+    out.push_back(Shape{140, 150, 40, 43, 41});
+  else
+    out.push_back(Shape{140, 150, 40, 48, 56});
   return out;
 }
 
@@ -1019,3 +1031,63 @@ TEST(Kernels, IndicesPast2To31) {
 #endif
 
 } // namespace
+
+#if defined(FLASHNCE_EMULATED)
+// Which forward kernel the dispatch launches, read off the emulator's launch records: on a
+// Hopper device (compute capability 9.0) 16-bit inputs whose bases and row pitches TMA takes run
+// forward_wgmma_kernel (its TMA copies and wgmma MACs counted: each consumer warpgroup issues
+// 4 wgmma m64n128k16 per 64-deep chunk of every tile it owns), an odd pitch falls back to
+// forward_mma_kernel with the same results, and so does every shape on an sm_80 device
+// (CUDA_EMU_COMPUTE_CAPABILITY=8.0, the emu_sm80 CTest run).  The results match the reference
+// either way (checked here too).
+TEST(Kernels, ForwardKernelByArchitectureAndAlignment) {
+  int major = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+  struct Case {
+    Shape s;
+    bool tma;
+  };
+  const Case cases[] = {{{140, 150, 40, 48, 56}, true},
+                        {{140, 150, 40, 43, 56}, false},
+                        {{200, 70, 130, 136, 144}, true}};
+  for (fnceDataType_t t : {FNCE_BF16, FNCE_F16})
+    for (const Case& k : cases) {
+      Combo c = basic(FNCE_SIM_COSINE, t);
+      c.pos = FNCE_POSITIVES_LABELS;
+      const Inputs in = make_inputs(c, k.s, 91);
+      const Result ref = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU,
+                             make_grad_loss(FNCE_REDUCTION_NONE, k.s.n + k.s.m, 5));
+      cuda_emu::counters_enable(true);
+      (void)cuda_emu::counters_take();
+      const Result got = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA,
+                             make_grad_loss(FNCE_REDUCTION_NONE, k.s.n + k.s.m, 5));
+      const std::vector<cuda_emu::LaunchCounters> launches = cuda_emu::counters_take();
+      cuda_emu::counters_enable(false);
+      std::ostringstream ctx;
+      ctx << name(t) << " n=" << k.s.n << " m=" << k.s.m << " d=" << k.s.d << " lda=" << k.s.lda
+          << " cc " << major;
+      SCOPED_TRACE(ctx.str());
+      compare(in, FNCE_REDUCTION_NONE, got, ref, ctx.str(),
+              make_grad_loss(FNCE_REDUCTION_NONE, k.s.n + k.s.m, 5));
+      const bool want_wgmma = k.tma && major == 9;
+      int wgmma_launches = 0, mma_launches = 0;
+      for (const cuda_emu::LaunchCounters& l : launches) {
+        const std::string kernel = l.kernel;
+        if (kernel.find("forward_wgmma_kernel") != std::string::npos) {
+          ++wgmma_launches;
+          // 2 x 2 tiles of 128 x 128 (the first shapes) or 2 x 1; ceil(d / 64) chunks each.
+          const uint64_t tiles = uint64_t((k.s.n + 127) / 128) * uint64_t((k.s.m + 127) / 128);
+          const uint64_t chunks = uint64_t((k.s.d + 63) / 64);
+          EXPECT_EQ(l.wgmma_instructions, tiles * chunks * 2 * 4);
+          EXPECT_EQ(l.tensor_macs, tiles * chunks * 128 * 128 * 64);
+          EXPECT_EQ(l.tma_requests, tiles * chunks * 2);
+          EXPECT_EQ(l.block[0], 384u);
+        }
+        if (kernel.find("forward_mma_kernel") != std::string::npos)
+          ++mma_launches;
+      }
+      EXPECT_EQ(wgmma_launches, want_wgmma ? 1 : 0);
+      EXPECT_EQ(mma_launches, want_wgmma ? 0 : 1);
+    }
+}
+#endif
