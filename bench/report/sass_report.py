@@ -328,6 +328,7 @@ def choose_hot_block(blocks: list[Block], loops: list[Loop]) -> tuple[Block, Loo
 
 
 GLOBAL_LOADS = {"LDG", "LD", "LDGSTS", "UTMALDG", "UBLKCP"}
+ASYNC_GLOBAL_COPIES = {"LDGSTS", "UTMALDG", "UBLKCP"}
 
 
 def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
@@ -337,6 +338,9 @@ def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
       "min" / "max": the shortest / longest such path;
       "steady": the shortest one that also passes a block issuing a global load (LDG, LDGSTS,
                 UTMALDG, ...): a prefetching pipeline loads in every iteration but the last;
+                in a warp-specialised consumer loop (it waits on an mbarrier, SYNCS, and issues
+                no copies: another warp's loop does) the shortest one that passes no MUFU, i.e.
+                a main-loop iteration without the tile epilogue;
       "epilogue": the shortest one that passes a block with a MUFU (exp2 / log): a kernel whose
                 tile epilogue sits in the same loop as its main loop (the tensor-core forward)
                 runs it at the end of each tile; epilogue - steady is a lower bound on its cost.
@@ -382,10 +386,15 @@ def iteration_paths(instrs: list[Instr], blocks: list[Block], loop: Loop,
 
     out = {}
     anyb = (False, True)
+    in_body = [instrs[i] for b in body for i in range(b.first, b.last + 1) if counted(instrs[i])]
+    consumer = (any(i.base == "SYNCS" for i in in_body)
+                and not any(i.base in ASYNC_GLOBAL_COPIES for i in in_body))
+    steady_states = ([(True, x, False) for x in anyb] if consumer
+                     else [(True, True, y) for y in anyb])
     for key, better, states in (
             ("min", lambda a, b: a[0] < b[0], [(True, x, y) for x in anyb for y in anyb]),
             ("max", lambda a, b: a[0] > b[0], [(True, x, y) for x in anyb for y in anyb]),
-            ("steady", lambda a, b: a[0] < b[0], [(True, True, y) for y in anyb]),
+            ("steady", lambda a, b: a[0] < b[0], steady_states),
             ("epilogue", lambda a, b: a[0] < b[0], [(True, x, True) for x in anyb])):
         best = sweep(better)
         found = [best[l][s] for l in latches for s in states if s in best[l]]
@@ -522,6 +531,8 @@ def analyse_function(instrs: list[Instr]) -> dict:
              "tensor_share": share(hot_classes["tensor"], hot_total),
              "depth": loop_depth(hot, loops),
              "calls": sum(1 for x in body if x.base == "CALL" and counted(x)),
+             # warpgroup tensor instructions (HGMMA, IGMMA, ...: wgmma, Hopper's full rate)
+             "gmma": sum(1 for x in body if "GMMA" in x.base and counted(x)),
              "hot_block": {"start": hexo(hot_block.start), "end": hexo(hot_block.end),
                            "instructions": hot_block.instructions, "tensor": hot_block.tensor},
              "path_min": None, "path_max": None, "path_steady": None, "path_epilogue": None}

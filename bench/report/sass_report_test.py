@@ -94,6 +94,28 @@ FUSED = [
 ]
 
 
+# A warp-specialised consumer loop: it waits on the stage's mbarrier, runs the wgmmas and frees
+# the stage; the tile's epilogue (a global load of a norm, MUFU) sits behind a branch; the copies
+# are another warp's.
+CONSUMER = [
+    "MOV R0, RZ",                                       # 0x000
+    "SYNCS.PHASECHK.TRANS64.TRYWAIT P2, [UR4], R3",    # 0x010 head: wait for the stage
+    "@!P2 BRA 0x10",                                    # 0x020 (the try_wait spin)
+    "WARPGROUP.ARRIVE",                                 # 0x030 hot block
+    "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR8], R24",    # 0x040
+    "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR12], R24",   # 0x050
+    "SYNCS.ARRIVE.TRANS64.RED.A1T0 RZ, [UR6], RZ",      # 0x060 free the stage
+    "@!P0 BRA 0xb0",                                    # 0x070 not the tile's last chunk
+    "LDG.E R20, desc[UR4][R8.64]",                      # 0x080 epilogue
+    "MUFU.EX2 R12, R24",                                # 0x090
+    "FADD R21, R21, R12",                               # 0x0a0
+    "IADD3 R0, R0, 0x1, RZ",                            # 0x0b0
+    "ISETP.NE.AND P1, PT, R0, R1, PT",                  # 0x0c0
+    "@P1 BRA 0x10",                                     # 0x0d0 back-edge
+    "EXIT",                                             # 0x0e0
+]
+
+
 def functions(body, name="_Z1kv"):
     arch, fns = S.parse_sass(sass(name, body))
     return arch, fns[name]
@@ -220,6 +242,18 @@ class LoopTest(unittest.TestCase):
         # a loop without MUFU has no epilogue path
         _, ins = functions(VARIANTS)
         self.assertIsNone(S.analyse_function(ins)["hot_loop"]["path_epilogue"])
+
+    def test_consumer_steady_path(self):
+        _, ins = functions(CONSUMER)
+        h = S.analyse_function(ins)["hot_loop"]
+        # steady: the iteration without the epilogue (wait, branch, hot block 5, branch, 3);
+        # epilogue: the same plus its 3 instructions; min = steady here
+        self.assertEqual(h["path_steady"], {"instructions": 10, "tensor": 2, "tensor_share": 0.2})
+        self.assertEqual(h["path_epilogue"]["instructions"], 13)
+        self.assertEqual(h["path_min"]["instructions"], 10)
+        self.assertEqual(h["gmma"], 2)
+        _, ins = functions(FUSED)
+        self.assertEqual(S.analyse_function(ins)["hot_loop"]["gmma"], 0)  # HMMA: mma.sync
 
     def test_no_loop(self):
         _, ins = functions(["HMMA.16816.F32.BF16 R8, R4, R6, R8", "EXIT"])
