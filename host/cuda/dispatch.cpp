@@ -124,8 +124,9 @@ TileConfig config_for(const Problem& pr, const Device& dev) {
 // The forward's configuration: the Hopper kernel (TileConfig::wgmma) on compute capability 9.0
 // when the library carries sm_90a code (FLASHNCE_HAVE_SM90A; the emulator always does) and TMA can
 // take the operands: 16-byte aligned bases and row pitches, 32-bit tile coordinates.  Anything
-// else keeps config_for's (a misaligned input works, on the mma.sync kernel).  The backward always
-// uses config_for's: the wgmma configuration shares the tensor-core one's tiles and workspace.
+// else keeps config_for's (a misaligned input works, on the mma.sync kernel).  The backward
+// likewise (backward_config_for: bf16 only, and only where the experimental Hopper gradient kernel
+// is enabled); the wgmma configuration shares the tensor-core one's tiles, splits and workspace.
 bool tma_operand(const void* base, int64_t ld, size_t element_bytes) {
   return reinterpret_cast<uintptr_t>(base) % 16 == 0 && (uint64_t(ld) * element_bytes) % 16 == 0 &&
          uint64_t(ld) * element_bytes < (uint64_t{1} << 40);
@@ -141,6 +142,20 @@ TileConfig forward_config_for(const Problem& pr, const Device& dev) {
     return TileConfig::wgmma;
 #endif
   return c;
+}
+
+// The Hopper gradient kernel (grad_wgmma_kernel) is experimental: only builds defining
+// FLASHNCE_WGMMA_BACKWARD take it (the emulated test library flashnce_emu, so that the emulated
+// kernel suite keeps it correct); its sm_90a code still spills and ptxas serialises its wgmmas
+// (bench/RESULTS.md), so GPU builds and the kernel report's counted library keep the mma.sync
+// gradient kernel.
+TileConfig backward_config_for(const Problem& pr, const Device& dev) {
+  const TileConfig c = forward_config_for(pr, dev);
+#if defined(FLASHNCE_WGMMA_BACKWARD)
+  return c == TileConfig::wgmma && pr.p.dtype != FNCE_BF16 ? TileConfig::mma : c;
+#else
+  return c == TileConfig::wgmma ? TileConfig::mma : c;
+#endif
 }
 
 bool symmetric(const Problem& pr) {
@@ -301,7 +316,7 @@ BackwardParams backward_params(const Problem& pr, TileConfig c, void* workspace,
   if (symmetric(pr))
     b.col_stats = ws.take<kernels::GradStats>(m);
   b.splits_rows = b.splits_cols = 1;
-  if (c == TileConfig::mma) {
+  if (c == TileConfig::mma || c == TileConfig::wgmma) {
     b.splits_rows = grad_splits(pr.p.n, pr.p.m);
     b.splits_cols = pr.self_mode ? 1 : grad_splits(pr.p.m, pr.p.n);
   }
@@ -375,7 +390,7 @@ fnceStatus_t backward_workspace_size(const Problem& pr, size_t* bytes) {
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  (void)backward_params(pr, config_for(pr, dev), nullptr, bytes);
+  (void)backward_params(pr, backward_config_for(pr, dev), nullptr, bytes);
   return FNCE_SUCCESS;
 }
 
@@ -416,7 +431,7 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
   Device dev;
   if (fnceStatus_t st = query_device(&dev); st != FNCE_SUCCESS)
     return st;
-  const TileConfig c = config_for(pr, dev);
+  const TileConfig c = backward_config_for(pr, dev);
   size_t needed = 0;
   BackwardParams b = backward_params(pr, c, workspace, &needed);
   if (workspace_bytes < needed)
@@ -430,12 +445,16 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
   b.grad_logit_scale = grad_logit_scale;
   if (grad_a == nullptr && b.grad_b == nullptr && grad_logit_scale == nullptr)
     return FNCE_SUCCESS;
-  const LaunchResult r =
-      c == TileConfig::mma
-          ? run_backward_dtype<kernels::MmaTraits>(pr.p.dtype, b, dev.smem_optin,
-                                                   static_cast<cudaStream_t>(stream))
-          : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, dev.smem_optin,
-                                                       static_cast<cudaStream_t>(stream));
+  const auto st = static_cast<cudaStream_t>(stream);
+  LaunchResult r;
+#if FLASHNCE_HAVE_SM90A && defined(FLASHNCE_WGMMA_BACKWARD)
+  if (c == TileConfig::wgmma) // (bf16: backward_config_for)
+    r = kernels::run_backward<kernels::WgmmaTraits<kernels::bfloat16_t>>(b, dev.smem_optin, st);
+  else
+#endif
+    r = c == TileConfig::mma
+            ? run_backward_dtype<kernels::MmaTraits>(pr.p.dtype, b, dev.smem_optin, st)
+            : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, dev.smem_optin, st);
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }
 

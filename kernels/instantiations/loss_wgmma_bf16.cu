@@ -1,6 +1,5 @@
-// Instantiation: the Hopper (sm_90a: TMA + mbarrier + wgmma) forward for bf16 inputs.  Compiled for
-// sm_90a only (host/CMakeLists.txt, flashnce_sm90a); the backward of this configuration is the
-// tensor-core one's (loss_mma_bf16.cu).
+// Instantiation: the Hopper (sm_90a: TMA + mbarrier + wgmma) forward and backward for bf16 inputs.
+// Compiled for sm_90a only (host/CMakeLists.txt, flashnce_sm90a).
 #include "kernels/loss/loss_launch.cuh"
 
 namespace flashnce {
@@ -13,6 +12,8 @@ static_assert(ForwardWgmmaTraits<bfloat16_t>::kBlockM ==
               "forward_tile_shape() must match the traits");
 
 template LaunchResult run_forward<WgmmaTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
+template LaunchResult run_backward<WgmmaTraits<bfloat16_t>>(const BackwardParams&, size_t,
+                                                            cudaStream_t);
 
 } // namespace kernels
 } // namespace flashnce

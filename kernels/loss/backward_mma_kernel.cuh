@@ -239,7 +239,8 @@ struct GradEpilogue {
 
   // The end of the first pass: the lane partials of the row sums over the quad, then the
   // kWarpsN column slabs in slab order through `scratch` ([kWarpsN][kBlockM] x 2), into row_sum /
-  // row_dot [kBlockM].  Every thread of the block calls it.
+  // row_dot [kBlockM].  Every thread of the epilogue (Tr::epilogue_sync: the block, or the
+  // consumer warpgroups) calls it, tid its index among them.
   __device__ void finish_row_sums(float* scratch, float* row_sum, float* row_dot, int tid) {
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -254,7 +255,7 @@ struct GradEpilogue {
         scratch[wn * Tr::kBlockM + local_row(r)] = rsum[r];
         scratch[(Tr::kWarpsN + wn) * Tr::kBlockM + local_row(r)] = rdot[r];
       }
-    __syncthreads();
+    Tr::epilogue_sync();
     if (tid < Tr::kBlockM) {
       float s = 0.0f, dt = 0.0f;
 #pragma unroll
@@ -265,7 +266,7 @@ struct GradEpilogue {
       row_sum[tid] = s;
       row_dot[tid] = dt;
     }
-    __syncthreads();
+    Tr::epilogue_sync();
   }
 };
 

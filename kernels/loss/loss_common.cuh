@@ -167,17 +167,22 @@ __device__ inline float loss_from_stats(const Stats& s, bool negatives_only, boo
 
 // Fixed-order sum over a block: every thread passes its value; thread 0 gets the total.  The
 // tree is the same on every run (deterministic).  `buf` holds THREADS floats of shared memory.
-template <int THREADS, typename V> __device__ inline V block_sum(V v, V* buf, int tid) {
+// `sync`: the barrier of the THREADS participants (default: the whole block).
+struct BlockSync {
+  __device__ void operator()() const { __syncthreads(); }
+};
+template <int THREADS, typename V, typename Sync = BlockSync>
+__device__ inline V block_sum(V v, V* buf, int tid, Sync sync = Sync{}) {
   buf[tid] = v;
-  __syncthreads();
+  sync();
 #pragma unroll
   for (int stride = THREADS / 2; stride > 0; stride /= 2) {
     if (tid < stride)
       buf[tid] = buf[tid] + buf[tid + stride];
-    __syncthreads();
+    sync();
   }
   const V total = buf[0];
-  __syncthreads();
+  sync();
   return total;
 }
 

@@ -5,8 +5,9 @@
 
 #include <cstdint>
 
-#include "kernels/loss/backward_mma_kernel.cuh"
 #include "kernels/common/tensor_map.h"
+#include "kernels/loss/backward_mma_kernel.cuh"
+#include "kernels/loss/backward_wgmma_kernel.cuh"
 #include "kernels/loss/forward_mma_kernel.cuh"
 #include "kernels/loss/forward_wgmma_kernel.cuh"
 #include "kernels/loss/loss_backward_kernel.cuh"
@@ -210,12 +211,75 @@ LaunchResult launch_grad_mma(const BackwardParams& bp, int64_t grid, size_t smem
   return launch_grad_mma<Gt, Similarity::neg_sq_dist>(bp, grid, smem, stream);
 }
 
-// The gradient kernel of a configuration: grad_kernel<Tr> (FFMA), the tensor-core kernel
+// The Hopper gradient kernel (grad_wgmma_kernel) for the problem's (similarity, LABELS,
+// SYMMETRIC) and the launch's role, with the TMA maps of the launch's rows x (boxes of 64 x 64
+// elements) and columns y (64 x 128): d x rows elements, rows ld apart.  The dispatch checked what
+// TMA needs (16-byte aligned bases and pitches, 32-bit coordinates).
+template <class Gt, Similarity kSim, bool kLabels, bool kSym>
+LaunchResult launch_grad_wgmma(const BackwardParams& bp, const CUtensorMap& mx,
+                               const CUtensorMap& my, int64_t grid, cudaStream_t stream) {
+  if (bp.transposed)
+    FLASHNCE_LAUNCH("grad_wgmma_kernel(columns)",
+                    (grad_wgmma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::columns>), grid,
+                    Gt::kThreads, Gt::kSmem, stream, bp, mx, my);
+  else if (bp.pr.self_mode)
+    FLASHNCE_LAUNCH("grad_wgmma_kernel(rows, self)",
+                    (grad_wgmma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::rows_self>), grid,
+                    Gt::kThreads, Gt::kSmem, stream, bp, mx, my);
+  else
+    FLASHNCE_LAUNCH("grad_wgmma_kernel(rows)",
+                    (grad_wgmma_kernel<Gt, kSim, kLabels, kSym, GradLaunch::rows>), grid,
+                    Gt::kThreads, Gt::kSmem, stream, bp, mx, my);
+  return LaunchResult{};
+}
+template <class Gt, Similarity kSim>
+LaunchResult launch_grad_wgmma(const BackwardParams& bp, const CUtensorMap& mx,
+                               const CUtensorMap& my, int64_t grid, cudaStream_t stream) {
+  const bool labels = bp.pr.positives == Positives::labels;
+  if (bp.pr.symmetric)
+    return labels ? launch_grad_wgmma<Gt, kSim, true, true>(bp, mx, my, grid, stream)
+                  : launch_grad_wgmma<Gt, kSim, false, true>(bp, mx, my, grid, stream);
+  return labels ? launch_grad_wgmma<Gt, kSim, true, false>(bp, mx, my, grid, stream)
+                : launch_grad_wgmma<Gt, kSim, false, false>(bp, mx, my, grid, stream);
+}
+template <class Gt>
+LaunchResult launch_grad_wgmma(const BackwardParams& bp, int64_t grid, cudaStream_t stream) {
+  using T = typename Gt::T;
+  const ProblemParams& p = bp.pr;
+  const bool tr = bp.transposed != 0;
+  alignas(64) CUtensorMap mx, my;
+  cudaError_t e =
+      make_tensor_map_2d(&mx, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, tr ? p.b : p.a, uint64_t(p.d),
+                         uint64_t(tr ? p.m : p.n), uint64_t(tr ? p.ldb : p.lda) * sizeof(T),
+                         Gt::kChunk, Gt::kBlockM, CU_TENSOR_MAP_SWIZZLE_128B);
+  if (e == cudaSuccess)
+    e = make_tensor_map_2d(&my, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, tr ? p.a : p.b, uint64_t(p.d),
+                           uint64_t(tr ? p.n : p.m), uint64_t(tr ? p.lda : p.ldb) * sizeof(T),
+                           Gt::kBox, Gt::kBlockN, CU_TENSOR_MAP_SWIZZLE_128B);
+  if (e != cudaSuccess)
+    return LaunchResult{e, "cuTensorMapEncodeTiled"};
+  switch (p.similarity) {
+  case Similarity::dot:
+    return launch_grad_wgmma<Gt, Similarity::dot>(bp, mx, my, grid, stream);
+  case Similarity::cosine:
+    return launch_grad_wgmma<Gt, Similarity::cosine>(bp, mx, my, grid, stream);
+  case Similarity::neg_sq_dist:
+    break;
+  }
+  return launch_grad_wgmma<Gt, Similarity::neg_sq_dist>(bp, mx, my, grid, stream);
+}
+
+// The gradient kernel of a configuration: grad_kernel<Tr> (FFMA), the Hopper kernel
+// grad_wgmma_kernel on BackwardWgmmaTraits (TileConfig::wgmma), the tensor-core kernel
 // grad_mma_kernel on BackwardMmaTraits otherwise.
 template <class Tr>
 LaunchResult launch_grad(const BackwardParams& bp, int64_t grid, size_t smem, const char* what,
                          cudaStream_t stream) {
-  if constexpr (Tr::kMma) {
+  if constexpr (Tr::kWgmma) {
+    (void)what;
+    (void)smem;
+    return launch_grad_wgmma<BackwardWgmmaTraits<typename Tr::T>>(bp, grid, stream);
+  } else if constexpr (Tr::kMma) {
     (void)what;
     return launch_grad_mma<BackwardMmaTraits<typename Tr::T>>(bp, grid, smem, stream);
   } else {
@@ -238,13 +302,25 @@ LaunchResult run_backward(const BackwardParams& bp_in, size_t smem_optin, cudaSt
                   bp_in);
   FLASHNCE_LAUNCH("grad_weights_kernel", grad_weights_kernel<R>, 1, R, R * sizeof(int64_t), stream,
                   bp_in);
-  using Gt = std::conditional_t<Tr::kMma, BackwardMmaTraits<T>, Tr>; // the gradient kernel's
+  // The gradient kernel's traits (the FFMA configuration is its own).
+  using Gt = std::conditional_t<Tr::kWgmma, BackwardWgmmaTraits<T>,
+                                std::conditional_t<Tr::kMma, BackwardMmaTraits<T>, Tr>>;
   static_assert(Gt::kBlockM == Tr::kBlockM, "scale partials: one per row tile of kBlockM");
   const int64_t row_tiles = (p.n + Gt::kBlockM - 1) / Gt::kBlockM;
-  // Without a gradient output (grad_logit_scale alone) the accumulator is never touched.
-  const int32_t cols = grad_pass_columns<Gt>(p.d, smem_optin);
-  auto smem = [&](const void* out) {
-    return Gt::kGradSmemFixed + sizeof(float) * Gt::kBlockM * size_t(out != nullptr ? cols : 0);
+  // Without a gradient output (grad_logit_scale alone) the accumulator is never touched.  (The
+  // Hopper kernel: its shared memory is fixed, its pass width its register slots'.)
+  int32_t cols = 0;
+  if constexpr (Tr::kWgmma)
+    cols = wgmma_pass_columns<Gt>(p.d);
+  else
+    cols = grad_pass_columns<Gt>(p.d, smem_optin);
+  auto smem = [&](const void* out) -> size_t {
+    if constexpr (Tr::kWgmma) {
+      (void)out;
+      return Gt::kSmem;
+    } else {
+      return Gt::kGradSmemFixed + sizeof(float) * Gt::kBlockM * size_t(out != nullptr ? cols : 0);
+    }
   };
   // The split launches (tensor cores, few row tiles) finish in grad_split_reduce_kernel.
   auto finish = [&](const BackwardParams& bp, int64_t rows) -> LaunchResult {

@@ -245,6 +245,8 @@ template <typename Element> struct BackwardMmaTraits {
   static constexpr int kAccPad = 8; // accumulator rows 8 words past the pass width (64-bit RMW)
   static constexpr int kBlockD = kChunk; // pass widths are whole stages of d
   static constexpr int kReduceThreads = 256;
+  // The epilogue's barrier (GradEpilogue::finish_row_sums): the whole block.
+  __device__ static void epilogue_sync() { __syncthreads(); }
   // stages, coefficient tile, scratch [2 kWarpsN][kBlockM], row sums / dots / scales, padding.
   static constexpr size_t kGradSmemFixed = kStages * kStageBytes + kCBytes +
                                            sizeof(float) * (2 * kWarpsN * kBlockM + 3 * kBlockM) +
@@ -264,6 +266,85 @@ template <typename Element> struct BackwardMmaTraits {
   static_assert(kGradSmemFixed + sizeof(float) * kBlockM * (kTf32 ? 64 : 128) <= 99 * 1024,
                 "a pass of at least 128 (TF32: 64) columns on every sm_80+ GPU");
 };
+
+// The Hopper gradient kernel (backward_wgmma_kernel.cuh), warp-specialised as the Hopper forward:
+// one producer warpgroup (an elected thread issuing TMA loads into a kStages-deep full / empty
+// mbarrier ring across tiles) and two consumer warpgroups.  A block owns 64 launch rows; for each
+// 64 x 128 logit tile consumer warpgroup w computes the 64 x 64 column half w (wgmma m64n64k16 from
+// the swizzled stages: kWarpsM = 4 row slabs x kWarpsN = 2 column slabs of 16 x 64 for
+// GradEpilogue), the coefficients are rounded into a bf16 [64 x 128] tile written as two 128-byte
+// swizzled boxes (the gradient GEMM's K-major A operand), and the gradient GEMM
+// out[64 x kPassCols] += C[64 x 128] . Y[128 x kPassCols] runs in gradient items of kGradCols
+// columns of d (two TMA boxes of Y, MN-major B operands straight from the stage) of which warpgroup
+// w takes the 64-column box w into its register slot: the pass's accumulators stay in registers
+// (kSlots x 32 f32 per thread) for the whole sweep of column tiles, so every column tile is read
+// twice from L2 (logit and gradient items) and its logits computed once per pass (d > kPassCols:
+// passes).  bf16 only: f16's per-tile row scale (BackwardMmaTraits::kRowScale) cannot be folded
+// into accumulators that span tiles, so f16 stays on the tensor-core kernel.
+template <typename Element> struct BackwardWgmmaTraits {
+  using T = Element;
+  static_assert(std::is_same<Element, bfloat16_t>::value, "the Hopper gradient kernel is bf16");
+  static constexpr bool kBf16 = true, kTf32 = false, kRowScale = false;
+  using S = uint16_t;
+  static constexpr int kConsumers = 2;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kConsumerThreads = 128 * kConsumers;
+  static constexpr int kWarpsM = 4, kWarpsN = kConsumers; // GradEpilogue's slab grid
+  static constexpr int kWarpRows = 16, kWarpCols = 64;
+  static constexpr int kMTiles = 1, kNTiles = kWarpCols / 8;
+  static constexpr int kBlockM = kWarpsM * kWarpRows;
+  static constexpr int kBlockN = kWarpsN * kWarpCols;
+  static constexpr int kChunk = 64; // depth per logit item: one 128-byte swizzle line per row
+  static constexpr int kK = 16;     // depth of one wgmma
+  static constexpr int kBox = 64;   // columns of one TMA box / one warpgroup's gradient slab
+  static constexpr int kGradCols = kBox * kConsumers; // d columns per gradient item
+  static constexpr int kSlots = 4;                    // gradient items per pass (registers)
+  static constexpr int kPassCols = kSlots * kGradCols;
+  static constexpr int kBlockD = kGradCols; // pass widths are whole gradient items
+  static constexpr int kStages = 4;
+  static constexpr size_t kBoxBytes = sizeof(S) * size_t(kBox) * kBlockN; // 128 rows x 128 B
+  static constexpr size_t kXBytes = sizeof(S) * size_t(kChunk) * kBlockM; // 64 rows x 128 B
+  // A stage: logit item X box + Y box (24 KB), gradient item two Y boxes (32 KB).
+  static constexpr size_t kLogitBytes = kXBytes + kBoxBytes;
+  static constexpr size_t kGradBytes = kConsumers * kBoxBytes;
+  static constexpr size_t kStageBytes = kGradBytes > kLogitBytes ? kGradBytes : kLogitBytes;
+  static constexpr size_t kCBoxBytes = sizeof(S) * size_t(kBox) * kBlockM; // 64 rows x 128 B
+  static constexpr size_t kCBytes = kCBoxBytes * (kBlockN / kBox);
+  // scratch [2 kWarpsN][kBlockM] (row sums, the scale's fixed-order sum), row_sum, row_dot
+  static constexpr size_t kScratchBytes = sizeof(float) * (2 * kWarpsN * kBlockM + 2 * kBlockM);
+  static constexpr size_t kBarrierBytes = 2 * kStages * sizeof(uint64_t);
+  // + 1024: the stages and the coefficient boxes start at 1024-byte boundaries.
+  static constexpr size_t kSmem =
+      1024 + kStages * kStageBytes + kCBytes + kScratchBytes + kBarrierBytes;
+  static constexpr unsigned kProducerRegs = 40, kConsumerRegs = 232;
+  static constexpr unsigned kEpilogueBarrier = 1;
+  __device__ static void epilogue_sync() { named_barrier_sync(kEpilogueBarrier, kConsumerThreads); }
+
+  static_assert(kBlockM == 64 && kBlockN == 128, "the tensor-core gradient kernel's tiles");
+  static_assert(kChunk * sizeof(S) == 128 && kBox * sizeof(S) == 128, "128-byte swizzle lines");
+  static_assert(kBlockN % kK == 0 && kChunk % kK == 0, "whole wgmma steps");
+  static_assert(kXBytes % 1024 == 0 && kBoxBytes % 1024 == 0 && kStageBytes % 1024 == 0 &&
+                    kCBoxBytes % 1024 == 0,
+                "every operand box at a 1024-byte boundary (the swizzle's repeat)");
+  static_assert(2 * kWarpsN * kBlockM >= kConsumerThreads, "scratch holds the consumers' sum");
+  static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= 65536,
+                "the register split fits the SM");
+  static_assert(kSmem <= 227 * 1024, "fits an H100 / H200 (227 KB opt-in)");
+};
+
+// Columns of d per pass of the Hopper gradient kernel: the fewest passes of at most kPassCols
+// columns (its register slots), the columns split evenly and rounded up to whole gradient items.
+template <class Tr> constexpr int32_t wgmma_pass_columns(int64_t d) {
+  const int64_t depth = d > 0 ? d : 1;
+  const int64_t passes = (depth + Tr::kPassCols - 1) / Tr::kPassCols;
+  const int64_t columns = (depth + passes - 1) / passes;
+  return int32_t((columns + Tr::kBlockD - 1) / Tr::kBlockD * Tr::kBlockD);
+}
+static_assert(wgmma_pass_columns<BackwardWgmmaTraits<bfloat16_t>>(512) == 512 &&
+                  wgmma_pass_columns<BackwardWgmmaTraits<bfloat16_t>>(100) == 128 &&
+                  wgmma_pass_columns<BackwardWgmmaTraits<bfloat16_t>>(768) == 384 &&
+                  wgmma_pass_columns<BackwardWgmmaTraits<bfloat16_t>>(1024) == 512,
+              "Hopper gradient pass widths");
 
 // Columns of d per pass of a gradient kernel (each pass recomputes the logit tiles, so fewer
 // passes mean less work): the fewest passes whose f32 accumulator [kBlockM][columns] fits the

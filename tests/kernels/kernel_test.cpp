@@ -34,7 +34,7 @@
 #include <gtest/gtest.h>
 
 #if defined(FLASHNCE_EMULATED)
-#include "cuda_emu.h" // the launch records (ForwardKernelByArchitectureAndAlignment)
+#include "cuda_emu.h" // the launch records (KernelsByArchitectureAndAlignment)
 #endif
 
 #include <algorithm>
@@ -745,23 +745,30 @@ TEST(Kernels, NanRulesMatchReference) {
   EXPECT_TRUE(std::isnan(got.grad_scale));
 }
 
-// d up to 4096 (tiled over d in both directions).
+// d up to 4096 (tiled over d in both directions); NEG_SQ_DIST also in bf16 with pitches TMA takes
+// (the Hopper kernels: 64 chunks, 8 gradient passes).
 TEST(Kernels, LargeDepth4096) {
   SKIP_WITHOUT_DEVICE();
-  for (fnceSimilarity_t sim : {FNCE_SIM_DOT, FNCE_SIM_COSINE, FNCE_SIM_NEG_SQ_DIST}) {
-    const fnceDataType_t t = sim == FNCE_SIM_COSINE ? FNCE_BF16 : FNCE_F32;
-    const Inputs in = make_inputs(basic(sim, t), Shape{9, 12, 4096, 4096, 4100}, 21);
+  for (int k = 0; k < 4; ++k) {
+    const fnceSimilarity_t sim = k == 0   ? FNCE_SIM_DOT
+                                 : k == 1 ? FNCE_SIM_COSINE
+                                          : FNCE_SIM_NEG_SQ_DIST;
+    const fnceDataType_t t = k == 1 || k == 3 ? FNCE_BF16 : FNCE_F32;
+    const Inputs in =
+        make_inputs(basic(sim, t), Shape{9, 12, 4096, 4096, k == 3 ? 4104 : 4100}, 21);
     const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
     const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
-    compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("d=4096 ") + name(sim), {1.0f});
+    compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("d=4096 ") + name(sim) + " " + name(t),
+            {1.0f});
   }
 }
 
 // d = 1000 on the tensor-core configurations: the gradient kernel's passes (two of 512 columns on
-// a 227 KB device such as the emulator's H100, the last one ragged) with f16 and TF32.
+// a 227 KB device such as the emulator's H100, the last one ragged) with f16 and TF32, and bf16
+// (pitches TMA takes: on an H100 / H200 the Hopper kernel's two passes of 512 register columns).
 TEST(Kernels, LargeDepthGradientPasses) {
   SKIP_WITHOUT_DEVICE();
-  for (fnceDataType_t t : {FNCE_F16, FNCE_F32}) {
+  for (fnceDataType_t t : {FNCE_F16, FNCE_F32, FNCE_BF16}) {
     Combo c = basic(FNCE_SIM_COSINE, t);
     c.pos = FNCE_POSITIVES_LABELS;
     Inputs in = make_inputs(c, Shape{70, 66, 1000, 1000, 1008}, 23);
@@ -774,24 +781,29 @@ TEST(Kernels, LargeDepthGradientPasses) {
 }
 
 // Optional outputs: each gradient alone (the kernels skip what is not asked for).
+// f32 (FFMA kernels) and bf16 with pitches TMA takes (the Hopper kernels on an H100 / H200).
 TEST(Kernels, OptionalGradientsAlone) {
   SKIP_WITHOUT_DEVICE();
-  const Inputs in = make_inputs(basic(FNCE_SIM_NEG_SQ_DIST, FNCE_F32), Shape{66, 70, 9, 9, 9}, 23);
-  const Result ref = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CPU, {1.0f});
-  for (int which = 0; which < 3; ++which) {
-    RunOptions opt;
-    opt.grad_a = which == 0;
-    opt.grad_b = which == 1;
-    opt.grad_scale = which == 2;
-    const Result got = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CUDA, {1.0f}, opt);
-    const Tolerance tol = tolerance(FNCE_F32);
-    if (opt.grad_a)
-      expect_close("grad_a alone", got.grad_a, ref.grad_a, tol.grad_rtol, tol.grad_atol);
-    if (opt.grad_b)
-      expect_close("grad_b alone", got.grad_b, ref.grad_b, tol.grad_rtol, tol.grad_atol);
-    if (opt.grad_scale)
-      expect_close("grad_logit_scale alone", {got.grad_scale}, {ref.grad_scale}, tol.grad_rtol,
-                   tol.grad_atol);
+  for (fnceDataType_t t : {FNCE_F32, FNCE_BF16}) {
+    const Inputs in =
+        make_inputs(basic(FNCE_SIM_NEG_SQ_DIST, t),
+                    t == FNCE_F32 ? Shape{66, 70, 9, 9, 9} : Shape{66, 70, 72, 72, 80}, 23);
+    const Result ref = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CPU, {1.0f});
+    for (int which = 0; which < 3; ++which) {
+      RunOptions opt;
+      opt.grad_a = which == 0;
+      opt.grad_b = which == 1;
+      opt.grad_scale = which == 2;
+      const Result got = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CUDA, {1.0f}, opt);
+      const Tolerance tol = tolerance(t);
+      if (opt.grad_a)
+        expect_close("grad_a alone", got.grad_a, ref.grad_a, tol.grad_rtol, tol.grad_atol);
+      if (opt.grad_b)
+        expect_close("grad_b alone", got.grad_b, ref.grad_b, tol.grad_rtol, tol.grad_atol);
+      if (opt.grad_scale)
+        expect_close("grad_logit_scale alone", {got.grad_scale}, {ref.grad_scale}, tol.grad_rtol,
+                     tol.grad_atol);
+    }
   }
 }
 
@@ -1040,7 +1052,7 @@ TEST(Kernels, IndicesPast2To31) {
 // forward_mma_kernel with the same results, and so does every shape on an sm_80 device
 // (CUDA_EMU_COMPUTE_CAPABILITY=8.0, the emu_sm80 CTest run).  The results match the reference
 // either way (checked here too).
-TEST(Kernels, ForwardKernelByArchitectureAndAlignment) {
+TEST(Kernels, KernelsByArchitectureAndAlignment) {
   int major = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
   struct Case {
@@ -1088,6 +1100,40 @@ TEST(Kernels, ForwardKernelByArchitectureAndAlignment) {
       }
       EXPECT_EQ(wgmma_launches, want_wgmma ? 1 : 0);
       EXPECT_EQ(mma_launches, want_wgmma ? 0 : 1);
+      // The backward: the Hopper gradient kernel for bf16 only (f16 keeps the mma.sync kernel's
+      // per-tile row scale), one launch for grad_a and one for grad_b.  Each (64-row tile,
+      // 128-column tile) pair of a launch, whatever the column splits: ceil(d / 64) logit chunks
+      // of 2 warpgroups x 4 wgmma m64n64k16, and ceil(d / 128) gradient items of 2 warpgroups x 8
+      // wgmma m64n64k16 (a 64-column box wholly past d is zero filled and multiplied); TMA: two
+      // boxes per chunk and per gradient item.
+      const bool want_grad_wgmma = want_wgmma && t == FNCE_BF16;
+      const uint64_t chunks = uint64_t((k.s.d + 63) / 64);
+      auto pairs = [](int64_t rows, int64_t cols) {
+        return uint64_t((rows + 63) / 64) * uint64_t((cols + 127) / 128);
+      };
+      const uint64_t all_pairs = pairs(k.s.n, k.s.m) + pairs(k.s.m, k.s.n);
+      uint64_t wgmma = 0, macs = 0, tma = 0;
+      int grad_wgmma = 0, grad_mma = 0;
+      for (const cuda_emu::LaunchCounters& l : launches) {
+        const std::string kernel = l.kernel;
+        if (kernel.find("grad_wgmma_kernel") != std::string::npos) {
+          ++grad_wgmma;
+          wgmma += l.wgmma_instructions;
+          macs += l.tensor_macs;
+          tma += l.tma_requests;
+          EXPECT_EQ(l.block[0], 384u);
+        }
+        if (kernel.find("grad_mma_kernel") != std::string::npos)
+          ++grad_mma;
+      }
+      EXPECT_EQ(grad_wgmma, want_grad_wgmma ? 2 : 0);
+      EXPECT_EQ(grad_mma, want_grad_wgmma ? 0 : 2);
+      if (want_grad_wgmma) {
+        const uint64_t gitems = uint64_t((k.s.d + 127) / 128);
+        EXPECT_EQ(wgmma, all_pairs * (chunks * 2 * 4 + gitems * 2 * 8));
+        EXPECT_EQ(macs, all_pairs * (chunks * 64 * 128 * 64 + gitems * 64 * 128 * 128));
+        EXPECT_EQ(tma, all_pairs * (chunks * 2 + gitems * 2));
+      }
     }
 }
 #endif
