@@ -6,6 +6,7 @@ option(FLASHNCE_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(FLASHNCE_BUILD_BENCH "Build the benchmarks and the demo" ON)
 option(FLASHNCE_BUILD_PYTHON "Build the Python extension when nanobind is importable" ON)
 option(FLASHNCE_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+option(FLASHNCE_TSAN "Build with ThreadSanitizer (preset tsan)" OFF)
 option(FLASHNCE_FUZZ "Build the libFuzzer targets (tests/fuzz; clang): everything with ASan + UBSan + fuzzer coverage" OFF)
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
@@ -41,4 +42,10 @@ if(FLASHNCE_FUZZ)
                       $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>
                       $<$<COMPILE_LANGUAGE:CXX,C>:-fno-sanitize-recover=undefined>)
   add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(FLASHNCE_TSAN)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=thread>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>)
+  add_link_options(-fsanitize=thread)
 endif()
