@@ -381,6 +381,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       pp, lse_null ? nullptr : lse_in.data(), (out_modes & 4) ? nullptr : lse_in.data() + n,
       gl_null ? nullptr : grad_loss_in.data(), grad_a.ptr(), grad_b.ptr(),
       static_cast<float*>(grad_scale.ptr()), wsp2, wsb, nullptr);
+  static const bool trace = std::getenv("FLASHNCE_FUZZ_TRACE") != nullptr;
+  if (trace) // one line per input: what was called and what came back
+    std::fprintf(stderr, "trace: backend %d n %lld m %lld d %lld forward %d backward %d ws %zu/%zu\n",
+                 be_raw, static_cast<long long>(p.n), static_cast<long long>(p.m),
+                 static_cast<long long>(p.d), int(fs), int(bs), ws_bytes[0], ws_bytes[1]);
   if (!bytes_null && ws_status[1] != FNCE_SUCCESS && bs == FNCE_SUCCESS)
     contract_violation("backward accepted what its workspace query rejected", "fnceBackward");
   if (bs != FNCE_SUCCESS) {
