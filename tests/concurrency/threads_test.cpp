@@ -1,9 +1,9 @@
 // Concurrency: 12 host threads call the C API at once, mixing valid problems (each thread its own
 // data) with invalid ones whose messages carry a per-thread value, on the CPU backend and on the
-// CUDA backend as this build has it (flashnce_emu: the emulated kernels, one stream per thread).  Each thread checks its own outputs bitwise against the same
-// call made single-threaded beforehand, and that fnceGetLastErrorMessage() is its own message
-// (per-thread storage), never another thread's.  The `tsan` preset runs this under
-// ThreadSanitizer.
+// CUDA backend as this build has it (flashnce_emu: the emulated kernels, one stream per thread).
+// Each thread checks its own outputs bitwise against the same call made single-threaded beforehand,
+// and that fnceGetLastErrorMessage() is its own message (per-thread storage), never another
+// thread's.  The `tsan` preset runs this under ThreadSanitizer.
 #ifdef FLASHNCE_EMULATED
 #include "cuda_emu.h" // before any CUDA header: streams for the emulated CUDA backend
 #endif
@@ -144,8 +144,8 @@ Result run(const Case& c, int64_t bad_d) {
 #endif
     return r;
   }
-  r.forward = fnceForward(&p, r.loss.data(), r.row_lse.data(), r.col_lse.data(), nullptr, 0,
-                          nullptr);
+  r.forward =
+      fnceForward(&p, r.loss.data(), r.row_lse.data(), r.col_lse.data(), nullptr, 0, nullptr);
   r.forward_message = fnceGetLastErrorMessage();
   r.backward = fnceBackward(&p, r.row_lse.data(), r.col_lse.data(), &one, r.grad_a.data(),
                             r.grad_b.data(), &r.grad_scale, nullptr, 0, nullptr);
@@ -168,8 +168,10 @@ TEST(Concurrency, ThreadsSeeTheirOwnResultsAndMessages) {
   // The single-threaded calls themselves: the CPU ones succeed, the bad ones name d's value.
   for (int t = 0; t < kThreads; ++t) {
     if (cases[size_t(t)].backend == FNCE_BACKEND_CPU || kEmulated) {
-      ASSERT_EQ(expected_ok[size_t(t)].forward, FNCE_SUCCESS) << expected_ok[size_t(t)].forward_message;
-      ASSERT_EQ(expected_ok[size_t(t)].backward, FNCE_SUCCESS) << expected_ok[size_t(t)].backward_message;
+      ASSERT_EQ(expected_ok[size_t(t)].forward, FNCE_SUCCESS)
+          << expected_ok[size_t(t)].forward_message;
+      ASSERT_EQ(expected_ok[size_t(t)].backward, FNCE_SUCCESS)
+          << expected_ok[size_t(t)].backward_message;
     }
     ASSERT_EQ(expected_bad[size_t(t)].forward, FNCE_ERROR_INVALID_VALUE);
     ASSERT_EQ(expected_bad[size_t(t)].forward_message,

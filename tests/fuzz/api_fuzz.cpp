@@ -73,14 +73,18 @@ int64_t decode_size(Reader& r) {
   return special[b % (sizeof special / sizeof special[0])];
 }
 
-bool small(int64_t v) { return v >= 0 && v <= kSmall; }
+bool small(int64_t v) {
+  return v >= 0 && v <= kSmall;
+}
 
 // Element values by index: 0..7 in the table (finite first), others small finite numbers.
 double element_value(uint8_t b) {
   static const double table[] = {0.0, 1.0, -1.0, 0.5, 2.0, NAN, INFINITY, -INFINITY};
   return b < 8 ? table[b] : (double(b) - 128.0) / 64.0;
 }
-bool element_finite(uint8_t b) { return b < 5 || b >= 8; }
+bool element_finite(uint8_t b) {
+  return b < 5 || b >= 8;
+}
 
 // f32 / f16 / bf16 bit pattern of element_value(b) (exact: every value is representable).
 void store_element(int dtype, void* base, int64_t index, uint8_t b) {
@@ -156,17 +160,23 @@ void check_failure_message(const char* call) {
   const char* msg = fnceGetLastErrorMessage();
   if (msg == nullptr || msg[0] == '\0')
     contract_violation("failure without a message", call);
-  static const char* const names[] = {
-      "params",  "struct_size", "backend",    "dtype",     "similarity", "positives",
-      "normalizer", "direction", "reduction", "n",         "m",          "d",
-      "lda",     "ldb",         "a",          "b",         "logit_scale", "targets",
-      "labels_a", "labels_b",   "loss",       "row_lse",   "col_lse",    "grad_loss",
-      "grad_b",  "workspace",   "workspace_bytes", "bytes", "CUDA"};
+  static const char* const names[] = {"params",     "struct_size", "backend",
+                                      "dtype",      "similarity",  "positives",
+                                      "normalizer", "direction",   "reduction",
+                                      "n",          "m",           "d",
+                                      "lda",        "ldb",         "a",
+                                      "b",          "logit_scale", "targets",
+                                      "labels_a",   "labels_b",    "loss",
+                                      "row_lse",    "col_lse",     "grad_loss",
+                                      "grad_b",     "workspace",   "workspace_bytes",
+                                      "bytes",      "CUDA"};
   // A name counts when it appears as a whole word.
   for (const char* name : names) {
     const size_t len = std::strlen(name);
     for (const char* at = std::strstr(msg, name); at != nullptr; at = std::strstr(at + 1, name)) {
-      auto word = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+      auto word = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+      };
       const bool left = at == msg || !word(at[-1]);
       const bool right = !word(at[len]);
       if (left && right)
@@ -198,7 +208,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   decode_enum(r, &p.normalizer, 2);
   decode_enum(r, &p.direction, 2);
   decode_enum(r, &p.reduction, 3);
-  p.exclude_self = r.byte() % 3;   // 0, 1, 2 (any non-zero is on)
+  p.exclude_self = r.byte() % 3; // 0, 1, 2 (any non-zero is on)
   p.allow_tf32 = r.byte() % 3;
   p.n = decode_size(r);
   p.m = decode_size(r);
@@ -214,11 +224,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                       // grad_b, grad_logit_scale, bytes
   const uint8_t ws_mode = r.byte() % 4;
 
-  const int dt_raw = [&] { int v; std::memcpy(&v, &p.dtype, sizeof v); return v; }();
-  const int dir_raw = [&] { int v; std::memcpy(&v, &p.direction, sizeof v); return v; }();
-  const int red_raw = [&] { int v; std::memcpy(&v, &p.reduction, sizeof v); return v; }();
-  const int pos_raw = [&] { int v; std::memcpy(&v, &p.positives, sizeof v); return v; }();
-  const int be_raw = [&] { int v; std::memcpy(&v, &p.backend, sizeof v); return v; }();
+  const int dt_raw = [&] {
+    int v;
+    std::memcpy(&v, &p.dtype, sizeof v);
+    return v;
+  }();
+  const int dir_raw = [&] {
+    int v;
+    std::memcpy(&v, &p.direction, sizeof v);
+    return v;
+  }();
+  const int red_raw = [&] {
+    int v;
+    std::memcpy(&v, &p.reduction, sizeof v);
+    return v;
+  }();
+  const int pos_raw = [&] {
+    int v;
+    std::memcpy(&v, &p.positives, sizeof v);
+    return v;
+  }();
+  const int be_raw = [&] {
+    int v;
+    std::memcpy(&v, &p.backend, sizeof v);
+    return v;
+  }();
   const size_t esize = dt_raw == FNCE_F32 ? 4 : 2;
   const bool self_mode = (ptr_modes & 1) != 0;
 
@@ -246,7 +276,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return buf;
   };
   std::vector<uint8_t> a_buf = fill(rows_a, lda);
-  std::vector<uint8_t> b_buf = self_mode || (ptr_modes & 2) ? std::vector<uint8_t>() : fill(rows_b, ldb);
+  std::vector<uint8_t> b_buf =
+      self_mode || (ptr_modes & 2) ? std::vector<uint8_t>() : fill(rows_b, ldb);
   p.a = (ptr_modes & 4) ? nullptr : a_buf.data();
   p.b = self_mode ? nullptr : (ptr_modes & 2) ? a_buf.data() : b_buf.data();
   if ((ptr_modes & 2) && !self_mode && (rows_b > rows_a || ldb != lda))
@@ -263,7 +294,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool targets_in_range = true;
   for (auto& t : targets) {
     const uint8_t b = r.byte();
-    t = b < 200 ? int64_t(b % (mm + 1)) - 1 /* -1..m-1 */ : b < 250 ? mm + b % 3 : std::numeric_limits<int64_t>::min();
+    t = b < 200   ? int64_t(b % (mm + 1)) - 1 /* -1..m-1 */
+        : b < 250 ? mm + b % 3
+                  : std::numeric_limits<int64_t>::min();
   }
   for (int64_t i = 0; i < n; ++i)
     if (targets[size_t(i)] >= mm)
@@ -281,11 +314,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // struct_size: exact, 0, one field short, larger (a newer header), tiny.
   std::vector<uint8_t> struct_mem(sizeof p + 64, 0x5A);
   switch (struct_mode) {
-  case 1: p.struct_size = 0; break;
-  case 2: p.struct_size = sizeof p - 8; break;
-  case 3: p.struct_size = sizeof p + 64; break;
-  case 4: p.struct_size = 1; break;
-  default: break;
+  case 1:
+    p.struct_size = 0;
+    break;
+  case 2:
+    p.struct_size = sizeof p - 8;
+    break;
+  case 3:
+    p.struct_size = sizeof p + 64;
+    break;
+  case 4:
+    p.struct_size = 1;
+    break;
+  default:
+    break;
   }
   std::memcpy(struct_mem.data(), &p, sizeof p);
   const fnceLossParams* pp = reinterpret_cast<const fnceLossParams*>(struct_mem.data());
@@ -302,8 +344,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const char* call = k == 0 ? "fnceForwardWorkspaceSize" : "fnceBackwardWorkspaceSize";
     Output bytes_out;
     bytes_out.make(sizeof(size_t), (out_modes & 128) != 0);
-    const fnceStatus_t s = k == 0 ? fnceForwardWorkspaceSize(pp, static_cast<size_t*>(bytes_out.ptr()))
-                                  : fnceBackwardWorkspaceSize(pp, static_cast<size_t*>(bytes_out.ptr()));
+    const fnceStatus_t s =
+        k == 0 ? fnceForwardWorkspaceSize(pp, static_cast<size_t*>(bytes_out.ptr()))
+               : fnceBackwardWorkspaceSize(pp, static_cast<size_t*>(bytes_out.ptr()));
     ws_status[k] = s;
     if (s != FNCE_SUCCESS) {
       check_failure_message(call);
@@ -329,10 +372,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto workspace_for = [&](size_t needed, std::vector<uint8_t>& mem, size_t* bytes) -> void* {
     switch (ws_mode) {
-    case 1: *bytes = 0; return nullptr;
-    case 2: *bytes = needed > 0 ? needed - 1 : 0; mem.assign(*bytes + 1, 0); return mem.data();
-    case 3: *bytes = needed; return nullptr;
-    default: *bytes = needed; mem.assign(needed + 1, 0); return mem.data();
+    case 1:
+      *bytes = 0;
+      return nullptr;
+    case 2:
+      *bytes = needed > 0 ? needed - 1 : 0;
+      mem.assign(*bytes + 1, 0);
+      return mem.data();
+    case 3:
+      *bytes = needed;
+      return nullptr;
+    default:
+      *bytes = needed;
+      mem.assign(needed + 1, 0);
+      return mem.data();
     }
   };
 
@@ -344,9 +397,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> ws;
   size_t wsb = 0;
   void* wsp = workspace_for(ws_status[0] == FNCE_SUCCESS ? ws_bytes[0] : 0, ws, &wsb);
-  const fnceStatus_t fs = fnceForward(pp, static_cast<float*>(loss.ptr()),
-                                      static_cast<float*>(row_lse.ptr()),
-                                      static_cast<float*>(col_lse.ptr()), wsp, wsb, nullptr);
+  const fnceStatus_t fs =
+      fnceForward(pp, static_cast<float*>(loss.ptr()), static_cast<float*>(row_lse.ptr()),
+                  static_cast<float*>(col_lse.ptr()), wsp, wsb, nullptr);
   if (!bytes_null && ws_status[0] != FNCE_SUCCESS && fs == FNCE_SUCCESS)
     contract_violation("forward accepted what its workspace query rejected", "fnceForward");
   if (fs != FNCE_SUCCESS) {
@@ -357,8 +410,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_success_message("fnceForward");
     if (!loss.tail_untouched() || !row_lse.tail_untouched() || !col_lse.tail_untouched())
       contract_violation("wrote past an output's extent (or col_lse for ROWS)", "fnceForward");
-    const bool finite_case = inputs_finite && scale_moderate &&
-                             (pos_raw != FNCE_POSITIVES_TARGETS || targets_in_range);
+    const bool finite_case =
+        inputs_finite && scale_moderate && (pos_raw != FNCE_POSITIVES_TARGETS || targets_in_range);
     if (finite_case && !loss.floats_finite(size_t(loss_count)))
       contract_violation("finite input gave a non-finite loss", "fnceForward");
     if (finite_case && !row_lse.null && !row_lse.floats_finite(size_t(n), /*allow -inf*/ true))
@@ -383,7 +436,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       static_cast<float*>(grad_scale.ptr()), wsp2, wsb, nullptr);
   static const bool trace = std::getenv("FLASHNCE_FUZZ_TRACE") != nullptr;
   if (trace) // one line per input: what was called and what came back
-    std::fprintf(stderr, "trace: backend %d n %lld m %lld d %lld forward %d backward %d ws %zu/%zu\n",
+    std::fprintf(stderr,
+                 "trace: backend %d n %lld m %lld d %lld forward %d backward %d ws %zu/%zu\n",
                  be_raw, static_cast<long long>(p.n), static_cast<long long>(p.m),
                  static_cast<long long>(p.d), int(fs), int(bs), ws_bytes[0], ws_bytes[1]);
   if (!bytes_null && ws_status[1] != FNCE_SUCCESS && bs == FNCE_SUCCESS)
