@@ -6,6 +6,8 @@ option(FLASHNCE_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(FLASHNCE_BUILD_BENCH "Build the benchmarks and the demo" ON)
 option(FLASHNCE_BUILD_PYTHON "Build the Python extension when nanobind is importable" ON)
 option(FLASHNCE_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+option(FLASHNCE_TSAN "Build with ThreadSanitizer (preset tsan)" OFF)
+option(FLASHNCE_FUZZ "Build the libFuzzer targets (tests/fuzz; clang): everything with ASan + UBSan + fuzzer coverage" OFF)
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
@@ -28,4 +30,22 @@ if(FLASHNCE_SANITIZE)
                       $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>
                       $<$<COMPILE_LANGUAGE:CXX,C>:-fno-sanitize-recover=undefined>)
   add_link_options(-fsanitize=address,undefined)
+endif()
+
+# libFuzzer (tests/fuzz): every target gets the fuzzer's coverage instrumentation and ASan + UBSan;
+# only the fuzz executables link libFuzzer's main (-fsanitize=fuzzer, tests/fuzz/CMakeLists.txt).
+if(FLASHNCE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "FLASHNCE_FUZZ needs clang (libFuzzer): configure with CC=clang CXX=clang++")
+  endif()
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=fuzzer-no-link,address,undefined>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-sanitize-recover=undefined>)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(FLASHNCE_TSAN)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=thread>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>)
+  add_link_options(-fsanitize=thread)
 endif()
