@@ -91,7 +91,7 @@ LaunchResult launch_forward_wgmma(const ForwardParams& fp, cudaStream_t stream) 
   const ProblemParams& p = fp.pr;
   const CUtensorMapDataType type =
       Ft::kBf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  alignas(64) CUtensorMap map_a, map_b;
+  CUtensorMap map_a, map_b; // (128-byte aligned by its declaration in cuda.h)
   cudaError_t e = make_tensor_map_2d(&map_a, type, p.a, uint64_t(p.d), uint64_t(p.n),
                                      uint64_t(p.lda) * sizeof(T), Ft::kChunk, Ft::kBlockM,
                                      CU_TENSOR_MAP_SWIZZLE_128B);
@@ -247,7 +247,7 @@ LaunchResult launch_grad_wgmma(const BackwardParams& bp, int64_t grid, cudaStrea
   using T = typename Gt::T;
   const ProblemParams& p = bp.pr;
   const bool tr = bp.transposed != 0;
-  alignas(64) CUtensorMap mx, my;
+  CUtensorMap mx, my;
   cudaError_t e =
       make_tensor_map_2d(&mx, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, tr ? p.b : p.a, uint64_t(p.d),
                          uint64_t(tr ? p.m : p.n), uint64_t(tr ? p.ldb : p.lda) * sizeof(T),
