@@ -4,8 +4,12 @@
 // Status: experimental.  Correct on the emulator (the emulated kernel suite runs it: flashnce_emu
 // defines FLASHNCE_WGMMA_BACKWARD), not dispatched on GPUs: ptxas (CUDA 13.0, sm_90a) spills in the
 // consumers (128 slot + 32 logit accumulators per thread next to the epilogue's state) and puts a
-// WARPGROUP.DEPBAR after every HGMMA.  Next: fewer live accumulators (2 slots, or the logit tile
-// in the slots' shadow), then measure against grad_mma_kernel in the kernel report.
+// WARPGROUP.DEPBAR after every HGMMA.  Found since: the DEPBARs come from keeping one group in
+// flight across items (retire's wait_group 1) with two accumulator sets live: with wait_group 0
+// after every item ptxas chains each item's HGMMAs (5 DEPBARs per kernel instead of 36); 2 slots
+// instead of 4 cut the spills (~2.4k -> ~0.5k static STL/LDL) but not the DEPBARs.  Next: wait 0
+// per item (or per tile with a second coefficient buffer), 2-3 slots, then measure against
+// grad_mma_kernel in the kernel report.
 //
 // Math: backward_mma_kernel.cuh's (DESIGN.md §1): with P_ij = exp(s_ij - LSE_i) on Z(i),
 //   G_ij = w_i (P_ij - [j in P(i)] / |P(i)|)  +  v_j (Pc_ij - [i in P^c(j)] / |P^c(j)|)   (SYM)
