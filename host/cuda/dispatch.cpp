@@ -146,9 +146,9 @@ TileConfig forward_config_for(const Problem& pr, const Device& dev) {
 
 // The Hopper gradient kernel (grad_wgmma_kernel) is experimental: only builds defining
 // FLASHNCE_WGMMA_BACKWARD take it (the emulated test library flashnce_emu, so that the emulated
-// kernel suite keeps it correct); its sm_90a code still spills and ptxas serialises its wgmmas
-// (bench/RESULTS.md), so GPU builds and the kernel report's counted library keep the mma.sync
-// gradient kernel.
+// kernel suite keeps it correct); its sm_90a code still spills and has not been compared with the
+// mma.sync kernel (bench/RESULTS.md), so GPU builds and the kernel report's counted library keep
+// the mma.sync gradient kernel.
 TileConfig backward_config_for(const Problem& pr, const Device& dev) {
   const TileConfig c = forward_config_for(pr, dev);
 #if defined(FLASHNCE_WGMMA_BACKWARD)

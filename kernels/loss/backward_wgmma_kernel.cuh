@@ -3,13 +3,11 @@
 //
 // Status: experimental.  Correct on the emulator (the emulated kernel suite runs it: flashnce_emu
 // defines FLASHNCE_WGMMA_BACKWARD), not dispatched on GPUs: ptxas (CUDA 13.0, sm_90a) spills in the
-// consumers (128 slot + 32 logit accumulators per thread next to the epilogue's state) and puts a
-// WARPGROUP.DEPBAR after every HGMMA.  Found since: the DEPBARs come from keeping one group in
-// flight across items (retire's wait_group 1) with two accumulator sets live: with wait_group 0
-// after every item ptxas chains each item's HGMMAs (5 DEPBARs per kernel instead of 36); 2 slots
-// instead of 4 cut the spills (~2.4k -> ~0.5k static STL/LDL) but not the DEPBARs.  Next: wait 0
-// per item (or per tile with a second coefficient buffer), 2-3 slots, then measure against
-// grad_mma_kernel in the kernel report.
+// consumers (128 slot + 32 logit accumulators per thread next to the epilogue's state).  Keeping
+// one wgmma group in flight across items (wait_group 1) made ptxas put a WARPGROUP.DEPBAR after
+// every HGMMA (36 of 36); with wait_group 0 after every item (now) each item's HGMMAs chain (5
+// DEPBARs per instantiation).  2 slots instead of 4 cut the spills (~2.4k -> ~0.5k static
+// STL/LDL).  Next: 2-3 slots, then measure against grad_mma_kernel in the kernel report.
 //
 // Math: backward_mma_kernel.cuh's (DESIGN.md §1): with P_ij = exp(s_ij - LSE_i) on Z(i),
 //   G_ij = w_i (P_ij - [j in P(i)] / |P(i)|)  +  v_j (Pc_ij - [i in P^c(j)] / |P^c(j)|)   (SYM)
@@ -31,18 +29,18 @@
 //                 (64 rows x 128 bytes, swizzled like a TMA box: the A operand, K-major)
 //   gradient item out_w[slot i][64 x 64] += C[64 x 128] . Y[128 x (dc + 128 i + 64 w ..)]
 //                 (8 wgmma k16; Y's box w is read MN-major: rows = the K dimension)
-// Each item is one wgmma group, kept in flight while the consumer waits for the previous item's
-// group (wait_group 1) and frees that item's stage (one arrival per consumer warp; a warp arrives
-// only after waiting for the stage to be full, so its arrivals never run ahead of the ring).  The
+// Each item is one wgmma group that the consumer retires (wait_group 0) before freeing the item's
+// stage (one arrival per consumer warp; a warp arrives only after waiting for the stage to be
+// full, so its arrivals never run ahead of the ring); the producer's ring keeps the next items'
+// loads in flight meanwhile.  The
 // gradient items of a tile run as an unrolled loop over the register slots (no runtime index
 // into the accumulators, no branch around a wgmma but the uniform trip count).
 //
 // The coefficient tile: before a tile's coefficients are written, both consumers have retired
-// every wgmma of the previous tile (the wait_group 0 after the tile's last logit item; then a
-// consumer named barrier), and after the writes a proxy fence and a second barrier make them
-// visible to both consumers' wgmmas (async proxy).  After the pass's last tile: row sums (first
-// pass), the grad_logit_scale partial, and out = alpha_r acc + beta_r x_r straight from the
-// registers (or the split's partials).
+// every wgmma of the previous tile (each item's wait_group 0; then a consumer named barrier), and
+// after the writes a proxy fence and a second barrier make them visible to both consumers' wgmmas
+// (async proxy).  After the pass's last tile: row sums (first pass), the grad_logit_scale partial,
+// and out = alpha_r acc + beta_r x_r straight from the registers (or the split's partials).
 //
 // Hazards: as backward_mma_kernel (w == 0 rows read no statistics; -inf LSE of invalid rows).  TMA
 // coordinates are 32-bit: the dispatch picks this kernel only when n, m, d fit and the operands'
@@ -180,27 +178,16 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   char* const my_c = Cs + half * Tr::kCBoxBytes;
   int s = 0; // the ring position: stage s in a round of parity `phase`
   unsigned phase = 0;
-  int in_flight = -1; // the stage whose wgmma group may still run
   auto release = [&](int stage) {
     if (lane == 0)
       mbarrier_arrive(&empty[stage]);
   };
-  // After an item's wgmmas are committed: all: wait for every group of this warp and free both
-  // stages; else keep this item's group in flight (wait_group 1) and free the previous item's
-  // stage.  Then the ring advances.
-  auto retire = [&](bool all) {
-    if (all) {
-      wgmma_wait<0>();
-      if (in_flight >= 0)
-        release(in_flight);
-      release(s);
-      in_flight = -1;
-    } else {
-      wgmma_wait<1>();
-      if (in_flight >= 0)
-        release(in_flight);
-      in_flight = s;
-    }
+  // After an item's wgmmas are committed: wait for them (wait_group 0) and free the item's stage;
+  // then the ring advances.  (Keeping one group in flight across items, wait_group 1, makes ptxas
+  // put a WARPGROUP.DEPBAR after every HGMMA here: see the status above.)
+  auto retire = [&]() {
+    wgmma_wait<0>();
+    release(s);
     if (++s == ST) {
       s = 0;
       phase ^= 1u;
@@ -210,7 +197,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll 1
   for (int pass = 0; pass < passes; ++pass) {
     const bool first = pass == 0;
-    const int gitems = grad_items(pass), per_tile = chunks + gitems;
+    const int gitems = grad_items(pass);
     const int64_t dc = int64_t(pass) * bda;
 #pragma unroll
     for (int k = 0; k < SLOTS; ++k)
@@ -219,7 +206,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         o[k][i] = 0.0f;
 #pragma unroll 1
     for (int cc = 0; cc < ncols; ++cc) {
-      const bool last_tile = cc == ncols - 1;
 #pragma unroll 1
       for (int q = 0; q < chunks; ++q) { // logit items: S_w (+)= X . Y_w^T over chunk q
         mbarrier_wait_parity(&full[s], phase);
@@ -233,9 +219,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                                wgmma_desc_k_major(y_rows + 32 * kk, gmma::Swizzle::b128),
                                (q > 0 || kk > 0) ? 1 : 0);
         wgmma_commit();
-        // The tile's last chunk (or the pass's last item): everything of this warp retires; else
-        // this item's group stays in flight and the previous one retires.
-        retire(q == chunks - 1);
+        retire();
       }
       // The tile's logits are complete: its coefficients, as bf16 operands.
       wgmma_fence_operand(sd);
@@ -277,7 +261,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                                                  gmma::Swizzle::b128, 0),
               1);
         wgmma_commit();
-        retire(j == gitems - 1);
+        retire();
       }
     }
 #pragma unroll
