@@ -28,6 +28,32 @@ if(FLASHNCE_BUILD_EMU AND NOT CUDAToolkit_FOUND)
   set(FLASHNCE_BUILD_EMU OFF)
 endif()
 
+# The host backend (host/blas/): a BLAS for its sgemm (Debian: libopenblas-openmp-dev; FindBLAS,
+# OpenBLAS preferred — the Netlib reference BLAS is slower than the built-in loops, so it is not
+# taken) and OpenMP for its threads.  Both optional: without them the backend runs the built-in
+# GEMM loops, on one thread.
+set(FLASHNCE_HAVE_BLAS OFF)
+if(FLASHNCE_HOST_BLAS)
+  set(BLA_VENDOR OpenBLAS)
+  find_package(BLAS QUIET)
+  unset(BLA_VENDOR)
+  if(BLAS_FOUND)
+    set(FLASHNCE_HAVE_BLAS ON)
+    message(STATUS "FlashNCE: host backend sgemm from OpenBLAS (${BLAS_LIBRARIES})")
+  else()
+    message(STATUS "FlashNCE: OpenBLAS not found (Debian: libopenblas-openmp-dev), the host backend uses its built-in GEMM loops")
+  endif()
+endif()
+set(FLASHNCE_HAVE_OPENMP OFF)
+if(FLASHNCE_HOST_OPENMP)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(OpenMP_CXX_FOUND)
+    set(FLASHNCE_HAVE_OPENMP ON)
+  else()
+    message(STATUS "FlashNCE: OpenMP not found, the host backend runs on one thread")
+  endif()
+endif()
+
 if(FLASHNCE_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

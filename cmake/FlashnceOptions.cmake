@@ -4,6 +4,8 @@ set(FLASHNCE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures for the
 option(FLASHNCE_BUILD_EMU "Build flashnce_emu: the CUDA backend run on the CPU SIMT emulator" ON)
 option(FLASHNCE_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(FLASHNCE_BUILD_BENCH "Build the benchmarks and the demo" ON)
+option(FLASHNCE_HOST_BLAS "Host backend: use a BLAS sgemm (OpenBLAS) when found, else the built-in loops" ON)
+option(FLASHNCE_HOST_OPENMP "Host backend: run its blocks on OpenMP threads when OpenMP is found" ON)
 option(FLASHNCE_BUILD_PYTHON "Build the Python extension when nanobind is importable" ON)
 option(FLASHNCE_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(FLASHNCE_TSAN "Build with ThreadSanitizer (preset tsan)" OFF)

@@ -17,6 +17,10 @@ namespace {
 
 constexpr const char kCpuDeviceName[] = "CPU reference (f64)";
 
+bool host_memory(fnceBackend_t backend) { // CPU and HOST both take host pointers
+  return backend == FNCE_BACKEND_CPU || backend == FNCE_BACKEND_HOST;
+}
+
 fnceStatus_t internal_error(const char* where, const char* what) {
   return fail(FNCE_ERROR_INTERNAL, "%s: internal error: %s", where, what);
 }
@@ -37,18 +41,27 @@ template <typename F> fnceStatus_t guarded(const char* where, F&& body) noexcept
 
 fnceStatus_t check_backend(const fnceBackend_t& backend) {
   const int b = raw_enum(backend); // never load an out-of-range value as the enum
-  if (b != FNCE_BACKEND_CUDA && b != FNCE_BACKEND_CPU)
+  if (b != FNCE_BACKEND_CUDA && b != FNCE_BACKEND_CPU && b != FNCE_BACKEND_HOST)
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %d", b);
+                "backend must be FNCE_BACKEND_CUDA (0), FNCE_BACKEND_CPU (1) or FNCE_BACKEND_HOST "
+                "(2), got %d",
+                b);
   return FNCE_SUCCESS;
 }
 
 // The CUDA sizes depend on the device (its properties pick the tile configuration), so a missing
 // device is reported here, uniformly ("no CUDA device: ..."), before the backend is asked.
-fnceStatus_t workspace_size(const Problem& pr, bool forward, size_t* bytes) {
+// `least`: the smallest workspace a call accepts (HOST: scratch for one thread; the size queries
+// return the size for every thread), else what the size queries return.
+fnceStatus_t workspace_size(const Problem& pr, bool forward, size_t* bytes, bool least = false) {
   if (pr.p.backend == FNCE_BACKEND_CPU) {
     *bytes = 0; // the reference allocates nothing the caller provides
     return FNCE_SUCCESS;
+  }
+  if (pr.p.backend == FNCE_BACKEND_HOST) {
+    const int threads = least ? 1 : 0;
+    return forward ? host_backend::forward_workspace_size(pr, threads, bytes)
+                   : host_backend::backward_workspace_size(pr, threads, bytes);
   }
   if (fnceStatus_t s = cuda_backend::check_device(); s != FNCE_SUCCESS)
     return s;
@@ -140,12 +153,14 @@ fnceStatus_t fnceForward(const fnceLossParams* p, float* loss, float* row_lse, f
     if (pr.p.direction != FNCE_DIRECTION_SYMMETRIC)
       col_lse = nullptr;
     size_t needed = 0;
-    if (fnceStatus_t s = workspace_size(pr, true, &needed); s != FNCE_SUCCESS)
+    if (fnceStatus_t s = workspace_size(pr, true, &needed, /*least=*/true); s != FNCE_SUCCESS)
       return s;
     if (fnceStatus_t s = validate_workspace(needed, workspace, workspace_bytes); s != FNCE_SUCCESS)
       return s;
     if (pr.p.backend == FNCE_BACKEND_CPU)
       return reference::forward(pr, loss, row_lse, col_lse);
+    if (pr.p.backend == FNCE_BACKEND_HOST)
+      return host_backend::forward(pr, loss, row_lse, col_lse, workspace, workspace_bytes);
     return cuda_backend::forward(pr, loss, row_lse, col_lse, workspace, workspace_bytes, stream);
   });
 }
@@ -165,12 +180,15 @@ fnceStatus_t fnceBackward(const fnceLossParams* p, const float* row_lse, const f
     if (pr.p.direction != FNCE_DIRECTION_SYMMETRIC)
       col_lse = nullptr;
     size_t needed = 0;
-    if (fnceStatus_t s = workspace_size(pr, false, &needed); s != FNCE_SUCCESS)
+    if (fnceStatus_t s = workspace_size(pr, false, &needed, /*least=*/true); s != FNCE_SUCCESS)
       return s;
     if (fnceStatus_t s = validate_workspace(needed, workspace, workspace_bytes); s != FNCE_SUCCESS)
       return s;
     if (pr.p.backend == FNCE_BACKEND_CPU)
       return reference::backward(pr, grad_loss, grad_a, grad_b, grad_logit_scale);
+    if (pr.p.backend == FNCE_BACKEND_HOST)
+      return host_backend::backward(pr, row_lse, col_lse, grad_loss, grad_a, grad_b,
+                                    grad_logit_scale, workspace, workspace_bytes);
     return cuda_backend::backward(pr, row_lse, col_lse, grad_loss, grad_a, grad_b, grad_logit_scale,
                                   workspace, workspace_bytes, stream);
   });
@@ -179,7 +197,7 @@ fnceStatus_t fnceBackward(const fnceLossParams* p, const float* row_lse, const f
 int fnceBackendIsAvailable(fnceBackend_t backend) {
   try {
     const int b = raw_enum(backend);
-    if (b == FNCE_BACKEND_CPU)
+    if (b == FNCE_BACKEND_CPU || b == FNCE_BACKEND_HOST)
       return 1;
     if (b == FNCE_BACKEND_CUDA)
       return cuda_backend::available() ? 1 : 0;
@@ -198,6 +216,8 @@ fnceStatus_t fnceGetDeviceName(fnceBackend_t backend, char* name, size_t capacit
       return fail(FNCE_ERROR_INVALID_VALUE, "capacity must be >= 1, got 0");
     if (backend == FNCE_BACKEND_CUDA)
       return cuda_backend::device_name(name, capacity);
+    if (backend == FNCE_BACKEND_HOST)
+      return host_backend::device_name(name, capacity);
     if (capacity < sizeof kCpuDeviceName)
       return fail(FNCE_ERROR_INVALID_VALUE, "capacity must be >= %zu for the name \"%s\", got %zu",
                   sizeof kCpuDeviceName, kCpuDeviceName, capacity);
@@ -267,8 +287,8 @@ fnceStatus_t fnceSynchronize(fnceBackend_t backend, void* stream) {
   return guarded("fnceSynchronize", [&] {
     if (fnceStatus_t s = check_backend(backend); s != FNCE_SUCCESS)
       return s;
-    if (backend == FNCE_BACKEND_CPU)
-      return FNCE_SUCCESS; // every CPU call has finished already
+    if (host_memory(backend))
+      return FNCE_SUCCESS; // every CPU / HOST call has finished already
     return cuda_backend::synchronize(stream);
   });
 }

@@ -33,6 +33,24 @@ fnceStatus_t backward(const Problem& pr, const float* grad_loss, void* grad_a, v
                       float* grad_logit_scale);
 } // namespace reference
 
+// ---- Host backend (host/blas/): the fast CPU backend, f32 blocks through a BLAS sgemm. --------
+// Host pointers, synchronous.  Workspace: O(n + m) for the per-row / per-column statistics plus
+// one block of scratch per thread (the thread count is omp_get_max_threads() when the size is
+// asked and when the call runs: a call that finds more threads than the workspace was sized for
+// uses only as many as it holds scratch for).  Backward reads row_lse / col_lse, as CUDA does.
+namespace host_backend {
+fnceStatus_t device_name(char* name, size_t capacity);
+// threads = 0: the size for omp_get_max_threads() threads (what the API's size queries return);
+// threads = 1: the least a call accepts (it then runs one thread).
+fnceStatus_t forward_workspace_size(const Problem& pr, int threads, size_t* bytes);
+fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_lse,
+                     void* workspace, size_t workspace_bytes);
+fnceStatus_t backward_workspace_size(const Problem& pr, int threads, size_t* bytes);
+fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_lse,
+                      const float* grad_loss, void* grad_a, void* grad_b, float* grad_logit_scale,
+                      void* workspace, size_t workspace_bytes);
+} // namespace host_backend
+
 // ---- CUDA backend (host/cuda/ with kernels/, or host/cuda_unavailable.cpp). ------------------
 // All pointers are device pointers; calls are asynchronous on `stream`, never allocate, never
 // synchronise.  Workspace sizes are exact and O(n + m).

@@ -23,9 +23,10 @@ template <typename E> bool in_range(const E& v, int lo, int hi) {
 }
 
 fnceStatus_t check_enums(const fnceLossParams& p) {
-  if (!in_range(p.backend, FNCE_BACKEND_CUDA, FNCE_BACKEND_CPU))
+  if (!in_range(p.backend, FNCE_BACKEND_CUDA, FNCE_BACKEND_HOST))
     return fail(FNCE_ERROR_INVALID_VALUE,
-                "backend must be FNCE_BACKEND_CUDA (0) or FNCE_BACKEND_CPU (1), got %d",
+                "backend must be FNCE_BACKEND_CUDA (0), FNCE_BACKEND_CPU (1) or FNCE_BACKEND_HOST "
+                "(2), got %d",
                 raw_enum(p.backend));
   if (!in_range(p.dtype, FNCE_F32, FNCE_BF16))
     return fail(FNCE_ERROR_INVALID_VALUE,

@@ -4,7 +4,7 @@
  *
  * Conventions
  *  - Every pointer lives in the backend's memory: device memory for FNCE_BACKEND_CUDA, host
- *    memory for FNCE_BACKEND_CPU (the f64 reference).
+ *    memory for FNCE_BACKEND_CPU (the f64 reference) and FNCE_BACKEND_HOST (f32, BLAS, threads).
  *  - CUDA calls are asynchronous on `stream` (a cudaStream_t, NULL = legacy default stream); they
  *    never allocate and never synchronise.  Workspace follows CUB's protocol: ask for its size,
  *    pass at least that many bytes (NULL is fine when the size is 0).
@@ -46,7 +46,11 @@ typedef enum {
   FNCE_ERROR_INTERNAL
 } fnceStatus_t;
 
-typedef enum { FNCE_BACKEND_CUDA = 0, FNCE_BACKEND_CPU } fnceBackend_t; /* CPU = the reference */
+/* CUDA: the GPU kernels.  CPU: the f64 reference (the oracle; plain loops, slow).  HOST: the fast
+ * CPU backend: f32 logit blocks from a BLAS sgemm, the online LSE on them, OpenMP threads over
+ * row blocks; O(n + m) workspace plus a block per thread; bitwise deterministic, also across
+ * thread counts.  HOST and CPU take host pointers and run synchronously (stream ignored). */
+typedef enum { FNCE_BACKEND_CUDA = 0, FNCE_BACKEND_CPU, FNCE_BACKEND_HOST } fnceBackend_t;
 typedef enum { FNCE_F32 = 0, FNCE_F16, FNCE_BF16 } fnceDataType_t;
 typedef enum { FNCE_SIM_DOT = 0, FNCE_SIM_COSINE, FNCE_SIM_NEG_SQ_DIST } fnceSimilarity_t;
 typedef enum {

@@ -1,7 +1,8 @@
-// The CUDA backend against the CPU reference (the f64 oracle), through the public C API only.
-// One source, two executables (tests/kernels/CMakeLists.txt): flashnce_kernel_tests_emu runs the
-// kernels on the CPU SIMT emulator, flashnce_kernel_tests_gpu on a real GPU (every test skips with
-// a message when there is no device).
+// A fast backend against the CPU reference (the f64 oracle), through the public C API only.
+// One source, three executables (tests/kernels/CMakeLists.txt): flashnce_kernel_tests_emu runs the
+// CUDA kernels on the CPU SIMT emulator, flashnce_kernel_tests_gpu on a real GPU (every test skips
+// with a message when there is no device), flashnce_host_tests the host backend (FNCE_BACKEND_HOST,
+// f32 BLAS blocks on the CPU) with the same bounds.
 //
 // Every combination of the contract is one test case (similarity x positives x exclude_self /
 // self mode x normaliser x direction x dtype: 324 cases); inside it, the three reductions on a
@@ -59,9 +60,16 @@
 
 namespace {
 
+// The backend under test: FNCE_BACKEND_CUDA (the emu and gpu executables) or FNCE_BACKEND_HOST
+// (flashnce_host_tests: the f32 CPU backend, host/blas/).
+#ifndef FLASHNCE_TEST_BACKEND
+#define FLASHNCE_TEST_BACKEND FNCE_BACKEND_CUDA
+#endif
+constexpr fnceBackend_t kBackend = FLASHNCE_TEST_BACKEND;
+
 #define SKIP_WITHOUT_DEVICE()                                                                      \
   do {                                                                                             \
-    if (!fnceBackendIsAvailable(FNCE_BACKEND_CUDA))                                                \
+    if (!fnceBackendIsAvailable(kBackend))                                                         \
       GTEST_SKIP() << "no CUDA device (" FLASHNCE_KERNEL_TEST_TARGET " build): the CUDA "          \
                       "backend cannot run here; the emulated suite covers the kernels";            \
   } while (0)
@@ -643,10 +651,10 @@ TEST_P(Combination, MatchesReferenceAndIsDeterministic) {
           red == FNCE_REDUCTION_NONE ? s.n + (c.dir == FNCE_DIRECTION_SYMMETRIC ? m : 0) : 1;
       const std::vector<float> gl = make_grad_loss(red, count, 77 + index);
       const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-      const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+      const Result got = run(in, red, kBackend, gl);
       compare(in, red, got, ref, ctx.str(), gl);
       if (si == 1 && red == FNCE_REDUCTION_NONE) { // a second run: bitwise the same
-        const Result again = run(in, red, FNCE_BACKEND_CUDA, gl);
+        const Result again = run(in, red, kBackend, gl);
         expect_bitwise("loss", got.loss, again.loss);
         expect_bitwise("row_lse", got.row_lse, again.row_lse);
         expect_bitwise("col_lse", got.col_lse, again.col_lse);
@@ -679,7 +687,7 @@ TEST(Kernels, LargeScaleRowDoesNotOverflow) {
       SCOPED_TRACE(name(t));
       const std::vector<float> gl = make_grad_loss(red, red == FNCE_REDUCTION_NONE ? 135 : 1, 3);
       const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-      const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+      const Result got = run(in, red, kBackend, gl);
       for (float x : got.loss)
         ASSERT_TRUE(std::isfinite(x));
       ASSERT_GT(*std::max_element(got.row_lse.begin(), got.row_lse.end()), 100.0f)
@@ -699,14 +707,14 @@ TEST(Kernels, AllMaskedRowsGiveZeroLossAndGradient) {
     Inputs in = make_inputs(c, Shape{70, 9, 13, 13, 13}, 11);
     for (auto& t : in.targets)
       t = -1;
-    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    const Result got = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
     EXPECT_EQ(got.loss[0], 0.0f);
     for (float g : got.grad_a)
       ASSERT_EQ(g, 0.0f);
     for (float g : got.grad_b)
       ASSERT_EQ(g, 0.0f);
     EXPECT_EQ(got.grad_scale, 0.0f);
-    const Result none = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA,
+    const Result none = run(in, FNCE_REDUCTION_NONE, kBackend,
                             std::vector<float>(dir == FNCE_DIRECTION_ROWS ? 70 : 79, 1.0f));
     for (float x : none.loss)
       ASSERT_EQ(x, 0.0f);
@@ -725,14 +733,14 @@ TEST(Kernels, NanRulesMatchReference) {
   for (fnceReduction_t red : {FNCE_REDUCTION_MEAN, FNCE_REDUCTION_NONE}) {
     const std::vector<float> gl = make_grad_loss(red, red == FNCE_REDUCTION_NONE ? 9 : 1, 5);
     const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(in, red, kBackend, gl);
     EXPECT_TRUE(std::isnan(got.loss[red == FNCE_REDUCTION_NONE ? 3 : 0]));
     compare(in, red, got, ref, "target >= m", gl);
   }
   c.dir = FNCE_DIRECTION_SYMMETRIC;
   Inputs inf_scale = make_inputs(c, Shape{9, 12, 5, 5, 5}, 17);
   inf_scale.scale = std::numeric_limits<float>::infinity();
-  const Result got = run(inf_scale, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+  const Result got = run(inf_scale, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
   EXPECT_TRUE(std::isnan(got.loss[0]));
   for (float x : got.row_lse)
     ASSERT_TRUE(std::isnan(x));
@@ -757,7 +765,7 @@ TEST(Kernels, LargeDepth4096) {
     const Inputs in =
         make_inputs(basic(sim, t), Shape{9, 12, 4096, 4096, k == 3 ? 4104 : 4100}, 21);
     const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
-    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    const Result got = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
     compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("d=4096 ") + name(sim) + " " + name(t),
             {1.0f});
   }
@@ -775,7 +783,7 @@ TEST(Kernels, LargeDepthGradientPasses) {
     in.allow_tf32 = t == FNCE_F32;
     const std::vector<float> gl = make_grad_loss(FNCE_REDUCTION_NONE, in.s.n + in.s.m, 25);
     const Result ref = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, gl);
-    const Result got = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(in, FNCE_REDUCTION_NONE, kBackend, gl);
     compare(in, FNCE_REDUCTION_NONE, got, ref, std::string("d=1000 ") + name(t), gl);
   }
 }
@@ -794,7 +802,7 @@ TEST(Kernels, OptionalGradientsAlone) {
       opt.grad_a = which == 0;
       opt.grad_b = which == 1;
       opt.grad_scale = which == 2;
-      const Result got = run(in, FNCE_REDUCTION_SUM, FNCE_BACKEND_CUDA, {1.0f}, opt);
+      const Result got = run(in, FNCE_REDUCTION_SUM, kBackend, {1.0f}, opt);
       const Tolerance tol = tolerance(t);
       if (opt.grad_a)
         expect_close("grad_a alone", got.grad_a, ref.grad_a, tol.grad_rtol, tol.grad_atol);
@@ -816,7 +824,7 @@ TEST(Kernels, Tf32TensorCores) {
     Inputs in = make_inputs(basic(sim, FNCE_F32), Shape{123, 130, 65, 67, 65}, 31);
     in.allow_tf32 = 1;
     const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
-    const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    const Result got = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
     compare(in, FNCE_REDUCTION_MEAN, got, ref, std::string("tf32 exact inputs ") + name(sim),
             {1.0f});
     for (float& v : in.a)
@@ -824,11 +832,16 @@ TEST(Kernels, Tf32TensorCores) {
     for (float& v : in.b)
       v = v * (1.0f - 1.0f / 7.0f) - 1e-3f;
     const Result ref2 = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
-    const Result tf32 = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+    const Result tf32 = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
     in.allow_tf32 = 0;
-    const Result exact = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
-    EXPECT_NE(float_bits(tf32.loss[0]), float_bits(exact.loss[0]))
-        << "allow_tf32 = 1 gave the exact-f32 loss bit for bit: the TF32 path did not run";
+    const Result exact = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
+    if (kBackend == FNCE_BACKEND_HOST) { // documented: the host backend ignores allow_tf32
+      EXPECT_EQ(float_bits(tf32.loss[0]), float_bits(exact.loss[0]));
+      expect_bitwise("host grad_a with allow_tf32", tf32.grad_a, exact.grad_a);
+    } else {
+      EXPECT_NE(float_bits(tf32.loss[0]), float_bits(exact.loss[0]))
+          << "allow_tf32 = 1 gave the exact-f32 loss bit for bit: the TF32 path did not run";
+    }
     expect_close(std::string("tf32 loss ") + name(sim), tf32.loss, ref2.loss, 8e-3, 8e-3);
     expect_close(std::string("exact f32 loss ") + name(sim), exact.loss, ref2.loss, 2e-5, 2e-5);
   }
@@ -856,7 +869,7 @@ TEST(Kernels, GradientCoefficientsBeyondHalfRange) {
       for (fnceReduction_t red : {FNCE_REDUCTION_SUM, FNCE_REDUCTION_NONE}) {
         const std::vector<float>& gl = red == FNCE_REDUCTION_SUM ? sum_gl : none_gl;
         const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-        const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+        const Result got = run(in, red, kBackend, gl);
         compare(in, red, got, ref,
                 std::string("large coefficients ") + name(t) + " " + name(sim) + " " + name(red),
                 gl);
@@ -882,7 +895,7 @@ TEST(Kernels, AlignedStridesAsyncCopies) {
       Inputs in = make_inputs(c, s, 51);
       in.allow_tf32 = t == FNCE_F32;
       const Result ref = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CPU, {1.0f});
-      const Result got = run(in, FNCE_REDUCTION_MEAN, FNCE_BACKEND_CUDA, {1.0f});
+      const Result got = run(in, FNCE_REDUCTION_MEAN, kBackend, {1.0f});
       std::ostringstream ctx;
       ctx << "aligned " << name(t) << " n=" << s.n << " m=" << s.m << " d=" << s.d
           << " lda=" << s.lda << " ldb=" << s.ldb;
@@ -901,7 +914,7 @@ TEST(Kernels, SymmetricWithMoreRowTilesThanBlocks) {
     const std::vector<float> gl =
         make_grad_loss(red, red == FNCE_REDUCTION_NONE ? in.s.n + in.s.m : 1, 43);
     const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(in, red, kBackend, gl);
     compare(in, red, got, ref, std::string("n = 8548 symmetric ") + name(red), gl);
   }
 }
@@ -918,7 +931,7 @@ TEST(Kernels, ForwardRowTilesBeyondColumnGroups) {
     const std::vector<float> gl =
         make_grad_loss(red, red == FNCE_REDUCTION_NONE ? in.s.n + in.s.m : 1, 49);
     const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(in, red, kBackend, gl);
     compare(in, red, got, ref, std::string("n = 16484 symmetric bf16 ") + name(red), gl);
   }
 }
@@ -935,7 +948,7 @@ TEST(Kernels, ForwardSplitsOfSeveralColumnTiles) {
     const std::vector<float> gl =
         make_grad_loss(red, in.s.n + (dir == FNCE_DIRECTION_SYMMETRIC ? in.s.m : 0), 59);
     const Result ref = run(in, red, FNCE_BACKEND_CPU, gl);
-    const Result got = run(in, red, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(in, red, kBackend, gl);
     compare(in, red, got, ref,
             std::string("n = 500, m = 17801 ") +
                 (dir == FNCE_DIRECTION_SYMMETRIC ? "symmetric" : "rows"),
@@ -991,7 +1004,7 @@ void check_rows_through_subsets(int64_t n, int64_t m, int64_t d, fnceDataType_t 
   // SYMMETRIC, NONE: row_lse / col_lse / the n row then m column losses.
   {
     const std::vector<float> gl(size_t(n + m), 1.0f);
-    const Result got = run(full, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl);
+    const Result got = run(full, FNCE_REDUCTION_NONE, kBackend, gl);
     const Result r_ref =
         run(sub_rows, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, std::vector<float>(rows.size(), 1.0f));
     const Result c_ref =
@@ -1012,7 +1025,7 @@ void check_rows_through_subsets(int64_t n, int64_t m, int64_t d, fnceDataType_t 
     RunOptions opt;
     opt.grad_b = false;
     opt.grad_scale = false;
-    const Result got = run(rows_only, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA, gl, opt);
+    const Result got = run(rows_only, FNCE_REDUCTION_NONE, kBackend, gl, opt);
     std::vector<float> gl_sub;
     for (int64_t i : rows)
       gl_sub.push_back(gl[size_t(i)]);
@@ -1071,7 +1084,7 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
                              make_grad_loss(FNCE_REDUCTION_NONE, k.s.n + k.s.m, 5));
       cuda_emu::counters_enable(true);
       (void)cuda_emu::counters_take();
-      const Result got = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CUDA,
+      const Result got = run(in, FNCE_REDUCTION_NONE, kBackend,
                              make_grad_loss(FNCE_REDUCTION_NONE, k.s.n + k.s.m, 5));
       const std::vector<cuda_emu::LaunchCounters> launches = cuda_emu::counters_take();
       cuda_emu::counters_enable(false);
