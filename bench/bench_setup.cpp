@@ -90,6 +90,19 @@ std::vector<Shape> cpu_shapes(const Options& o) {
   return out;
 }
 
+std::vector<Shape> host_shapes(const Options& o) {
+  std::vector<Shape> out;
+  if (o.smoke) {
+    out.push_back({LossKind::Clip, FNCE_F32, 300, 16});
+    return out;
+  }
+  for (LossKind k : {LossKind::InfoNce, LossKind::Clip})
+    for (int64_t n : {1024, 4096})
+      out.push_back({k, FNCE_F32, n, 256});
+  out.push_back({LossKind::Clip, FNCE_BF16, 4096, 256});
+  return out;
+}
+
 void fill_host_inputs(void* dst, int64_t count, fnceDataType_t dtype, uint64_t seed, int64_t d) {
   // splitmix64 → uniform in [−√3, √3) (unit variance), scaled by 1/√d.
   const float s = std::sqrt(3.f) * 2.f / std::sqrt(float(d));

@@ -65,6 +65,8 @@ struct Options {
 std::vector<Shape> gpu_shapes(const Options& o);
 // CPU reference shapes: small (the f64 reference is O(n·m·d) scalar loops).
 std::vector<Shape> cpu_shapes(const Options& o);
+// The host backend's rows: training-sized f32 problems (n = 1024, 4096; d = 256).
+std::vector<Shape> host_shapes(const Options& o);
 
 void register_cpu_benchmarks(const Options& o);
 #if defined(FLASHNCE_BENCH_GPU)

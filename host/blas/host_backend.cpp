@@ -357,28 +357,37 @@ template <fnceSimilarity_t Sim, bool Neg, bool Excl>
 FLASHNCE_CLONES BlockStats forward_line(float* __restrict row, const LineIn& in,
                                         const int64_t* __restrict key_c,
                                         const float* __restrict aux_c) {
+  // Branch-free (bitwise & and |, selects) so that the lane loop vectorises; NaNs are counted
+  // apart from the max, whose select would drop them.
   float mx[kLanes], ps[kLanes];
+  int nan_lanes[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     mx[l] = -kInfF;
     ps[l] = 0.0f;
+    nan_lanes[l] = 0;
   }
+  const int live = in.live;
+  const int diag = static_cast<int>(in.diag);
+  const int64_t key_r = in.key_r;
   for (int c0 = 0; c0 < kCols; c0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {
       const int c = c0 + l;
       const float s = in.scale * similarity<Sim>(row[c], in.aux_r, aux_c[c]);
-      const bool ex = c >= in.live || (Excl && c == in.diag);
-      const bool pos = !ex && key_c[c] == in.key_r;
-      const bool inz = !ex && !(Neg && pos);
+      const bool ex = (c >= live) | (Excl & (c == diag));
+      const bool keep = !ex;
+      const bool pos = keep & (key_c[c] == key_r);
+      const bool inz = keep & !(Neg & pos);
       ps[l] += pos ? s : 0.0f;
       const float v = inz ? s : -kInfF;
       row[c] = v;
-      mx[l] = (v > mx[l] || v != v) ? v : mx[l]; // a NaN sticks
+      nan_lanes[l] |= v != v;
+      mx[l] = v > mx[l] ? v : mx[l];
     }
   }
   float m = -kInfF, p = 0.0f;
   bool any_nan = false;
   for (int l = 0; l < kLanes; ++l) {
-    any_nan = any_nan || mx[l] != mx[l];
+    any_nan = any_nan || nan_lanes[l] != 0;
     m = mx[l] > m ? mx[l] : m;
     p += ps[l];
   }
@@ -410,16 +419,20 @@ FLASHNCE_CLONES void backward_line(float* __restrict row, const LineIn& in, cons
   float rs[kLanes], gs[kLanes];
   for (int l = 0; l < kLanes; ++l)
     rs[l] = gs[l] = 0.0f;
+  const int live_count = in.live;
+  const int diag = static_cast<int>(in.diag);
+  const int64_t key_r = in.key_r;
   for (int c0 = 0; c0 < kCols; c0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {
       const int c = c0 + l;
-      const bool live = c < in.live;
+      const bool live = c < live_count;
       // Past `live` the block holds stale values: never let them reach a sum (0 . inf = NaN).
       const float sim = live ? similarity<Sim>(row[c], in.aux_r, sc.aux[c]) : 0.0f;
       const float s = in.scale * sim;
-      const bool ex = !live || (Excl && c == in.diag);
-      const bool pos = !ex && sc.key[c] == in.key_r;
-      const bool inz = !ex && !(Neg && pos);
+      const bool ex = (!live) | (Excl & (c == diag));
+      const bool keep = !ex;
+      const bool pos = keep & (sc.key[c] == key_r);
+      const bool inz = keep & !(Neg & pos);
       float g = 0.0f;
       if (OwnActive) {
         const float e = exp_f32(s - own.lse);

@@ -1,8 +1,9 @@
 """The functional core: flashnce.forward / flashnce.backward over any DLPack-capable array.
 
 Arrays are read in place (data pointer + row stride); a copy is made only when the last axis is
-not contiguous.  The backend follows the arrays' device: host memory -> the CPU reference backend
-(FNCE_BACKEND_CPU), CUDA memory -> the CUDA backend, on the array framework's current stream.
+not contiguous.  The backend follows the arrays' device: host memory -> the host backend
+(FNCE_BACKEND_HOST: f32 blocks through BLAS, threaded; or the f64 CPU reference FNCE_BACKEND_CPU,
+see set_cpu_backend), CUDA memory -> the CUDA backend, on the array framework's current stream.
 Outputs are allocated by the caller's framework (NumPy, torch, CuPy); CUDA workspace through
 torch's caching allocator for torch tensors, otherwise by the package (fnceMalloc).
 """
@@ -29,7 +30,44 @@ __all__ = [
     "backward",
     "backend_is_available",
     "device_name",
+    "set_cpu_backend",
+    "get_cpu_backend",
 ]
+
+# ---- which backend runs host arrays ----------------------------------------------------------
+
+_CPU_BACKENDS = {"host": _C.Backend.HOST, "reference": _C.Backend.CPU}
+
+
+def _initial_cpu_backend() -> str:
+    import os
+
+    name = os.environ.get("FLASHNCE_CPU_BACKEND", "host").strip().lower() or "host"
+    if name not in _CPU_BACKENDS:
+        raise ValueError(
+            f"flashnce: FLASHNCE_CPU_BACKEND must be 'host' or 'reference', got {name!r}"
+        )
+    return name
+
+
+_cpu_backend = _initial_cpu_backend()
+
+
+def set_cpu_backend(name: str) -> str:
+    """Chooses the backend for host (CPU) arrays, process-wide, and returns the previous choice:
+    "host" (the default: FNCE_BACKEND_HOST, f32 BLAS blocks on OpenMP threads) or "reference"
+    (FNCE_BACKEND_CPU, the f64 oracle; slow).  The environment variable FLASHNCE_CPU_BACKEND sets
+    the initial choice."""
+    global _cpu_backend
+    if not isinstance(name, str) or name.strip().lower() not in _CPU_BACKENDS:
+        raise ValueError(f"flashnce: cpu backend must be 'host' or 'reference', got {name!r}")
+    previous, _cpu_backend = _cpu_backend, name.strip().lower()
+    return previous
+
+
+def get_cpu_backend() -> str:
+    """The backend host arrays run on: "host" or "reference" (see set_cpu_backend)."""
+    return _cpu_backend
 
 # ---- errors --------------------------------------------------------------------------------
 
@@ -278,7 +316,9 @@ class _NumpyAdapter:
         return np.array([value], dtype=np.float32)
 
     def workspace(self, nbytes, like):
-        return None  # the CPU backend needs none
+        import numpy as np
+
+        return np.empty(nbytes, dtype=np.uint8)  # host backend: per-line stats + thread blocks
 
     def stream(self, like) -> int:
         return 0
@@ -431,8 +471,12 @@ class _DLPackAdapter:
 
     def workspace(self, nbytes, like):
         info = self.info(like)
-        if info.device == "cpu" or nbytes == 0:
+        if nbytes == 0:
             return None
+        if info.device == "cpu":
+            import numpy as np
+
+            return np.empty(nbytes, dtype=np.uint8)
         if self.module == "cupy":
             import cupy
 
@@ -547,7 +591,7 @@ def _prepare(a, b, logit_scale, cfg: LossConfig, targets, labels_a, labels_b) ->
         raise ValueError(f"flashnce: arrays must be in host or CUDA memory, got {ia.device}")
     n, d = ia.shape
     p = _C.LossParams()
-    p.backend = _C.Backend.CPU if ia.device == "cpu" else _C.Backend.CUDA
+    p.backend = _CPU_BACKENDS[_cpu_backend] if ia.device == "cpu" else _C.Backend.CUDA
     p.dtype = _FLOAT_DTYPES[ia.dtype]
     p.n, p.d, p.a, p.lda = n, d, ia.ptr, lda
     keep = [a]
@@ -831,17 +875,14 @@ def backward(
     )
 
 
+_BACKEND_NAMES = {"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU, "host": _C.Backend.HOST}
+
+
 def backend_is_available(backend: str = "cuda") -> bool:
     """True when the backend can run now ("cuda": a device is present and the CUDA backend was
-    built; "cpu": always)."""
-    return bool(
-        _C.backend_is_available(
-            _pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend")
-        )
-    )
+    built; "cpu" (the f64 reference) and "host" (the f32 CPU backend): always)."""
+    return bool(_C.backend_is_available(_pick(_BACKEND_NAMES, backend, "backend")))
 
 
 def device_name(backend: str = "cuda") -> str:
-    return _C.device_name(
-        _pick({"cuda": _C.Backend.CUDA, "cpu": _C.Backend.CPU}, backend, "backend")
-    )
+    return _C.device_name(_pick(_BACKEND_NAMES, backend, "backend"))

@@ -1,8 +1,9 @@
 """JAX front end: `contrastive_loss` as a jax.custom_vjp function (gradients for a, b and
 logit_scale) that works under jax.jit, jax.grad and jax.vmap (sequentially).
 
-It runs the CPU reference backend on host copies of the arrays through jax.pure_callback, so it is
-correct on any JAX device but not fast on a GPU: the CUDA path (an XLA FFI custom call that hands
+It runs the host backend (FNCE_BACKEND_HOST, f32 BLAS blocks; or the f64 reference after
+flashnce.set_cpu_backend("reference")) on host copies of the arrays through jax.pure_callback, so
+it is correct on any JAX device but not fast on a GPU: the CUDA path (an XLA FFI custom call that hands
 device buffers and the XLA stream to fnceForward/fnceBackward) is not written yet.
 """
 

@@ -2,7 +2,8 @@
 with known output shapes), a torch.autograd.Function over them, a differentiable functional
 `contrastive_loss`, and nn.Modules named after the losses users know.
 
-CPU tensors run on the CPU reference backend, CUDA tensors on the CUDA backend, on
+CPU tensors run on the host backend (f32 BLAS blocks on OpenMP threads; the f64 reference after
+flashnce.set_cpu_backend("reference")), CUDA tensors on the CUDA backend, on
 torch.cuda.current_stream() of their device; CUDA workspace comes from torch's caching allocator.
 Gradients flow to a, b and logit_scale (a learnable temperature needs no host sync: the scale is
 read from device memory).

@@ -148,7 +148,7 @@ nb::object empty(fnceBackend_t backend, std::vector<size_t> shape, const std::st
     delete own;
   });
   const int32_t dev =
-      backend == FNCE_BACKEND_CPU ? nb::device::cpu::value : nb::device::cuda::value;
+      backend == FNCE_BACKEND_CUDA ? nb::device::cuda::value : nb::device::cpu::value;
   // array_api: a Python object with __dlpack__/__dlpack_device__ (and the buffer protocol on
   // the CPU), importable by NumPy, torch, CuPy and JAX.
   nb::ndarray<nb::array_api> arr(p, shape.size(), shape.data(), owner, nullptr, t, dev, 0);
@@ -176,7 +176,8 @@ NB_MODULE(_C, m) {
       .value("ERROR_INTERNAL", FNCE_ERROR_INTERNAL);
   nb::enum_<fnceBackend_t>(m, "Backend")
       .value("CUDA", FNCE_BACKEND_CUDA)
-      .value("CPU", FNCE_BACKEND_CPU);
+      .value("CPU", FNCE_BACKEND_CPU)
+      .value("HOST", FNCE_BACKEND_HOST);
   nb::enum_<fnceCopyKind_t>(m, "CopyKind")
       .value("HOST_TO_BACKEND", FNCE_COPY_HOST_TO_BACKEND)
       .value("BACKEND_TO_HOST", FNCE_COPY_BACKEND_TO_HOST)

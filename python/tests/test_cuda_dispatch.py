@@ -54,13 +54,28 @@ def test_cuda_arrays_select_the_cuda_backend(monkeypatch):
     assert "device_guard" in fake.calls  # the call ran inside the framework's device guard
 
 
-def test_cpu_arrays_select_the_cpu_backend():
+def test_cpu_arrays_select_the_host_backend_or_the_reference():
     a = np.ones((4, 3), np.float16)
-    pr = _core._prepare(
-        a, None, np.ones(1, np.float32), flashnce.make_config("nt_xent"), None, None, None
-    )
-    assert pr.params.backend == _C.Backend.CPU and pr.params.dtype == _C.DataType.F16
-    assert pr.params.b == 0 and pr.params.lda == 3  # self mode: b NULL for the C API
+
+    def prepared_backend():
+        pr = _core._prepare(
+            a, None, np.ones(1, np.float32), flashnce.make_config("nt_xent"), None, None, None
+        )
+        assert pr.params.dtype == _C.DataType.F16
+        assert pr.params.b == 0 and pr.params.lda == 3  # self mode: b NULL for the C API
+        return pr.params.backend
+
+    assert flashnce.get_cpu_backend() == "host"  # the default (FLASHNCE_CPU_BACKEND unset)
+    assert prepared_backend() == _C.Backend.HOST
+    previous = flashnce.set_cpu_backend("reference")
+    try:
+        assert previous == "host" and prepared_backend() == _C.Backend.CPU
+    finally:
+        flashnce.set_cpu_backend(previous)
+    assert prepared_backend() == _C.Backend.HOST
+    with pytest.raises(ValueError, match="cpu backend must be 'host' or 'reference', got 'gpu'"):
+        flashnce.set_cpu_backend("gpu")
+    assert flashnce.get_cpu_backend() == "host"
 
 
 @needs_no_cuda
