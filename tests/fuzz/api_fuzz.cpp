@@ -201,7 +201,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fnceLossParams base;
   fnceLossParamsInit(&base);
   fnceLossParams p = base;
-  decode_enum(r, &p.backend, 2);
+  decode_enum(r, &p.backend, 3); // CUDA, CPU, HOST, and out-of-range values
   decode_enum(r, &p.dtype, 3);
   decode_enum(r, &p.similarity, 3);
   decode_enum(r, &p.positives, 4);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Writes tests/fuzz/corpus/seed/: one input per loss configuration the API tests and the README's
-# presets use (infonce, clip, nt_xent, supcon, vae_prior, moco, targets), each on the CPU and the
-# CUDA backend and in each dtype, encoded in api_fuzz.cpp's byte layout (header bytes, then data).
+# presets use (infonce, clip, nt_xent, supcon, vae_prior, moco, targets), each on the CPU, host and
+# CUDA backends and in each dtype, encoded in api_fuzz.cpp's byte layout (header bytes, then data).
 import itertools, os, random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +36,13 @@ def main():
         path = os.path.join(OUT, f"{cfg[0]}_be{backend}_dt{dtype}_red{reduction}")
         with open(path, "wb") as f:
             f.write(encode(cfg, backend, dtype, reduction, rng))
+    # The host backend (FNCE_BACKEND_HOST = 2), its own generator so the seeds above stay as they
+    # were.
+    rng = random.Random(15)
+    for cfg, dtype, reduction in itertools.product(CONFIGS, (0, 1, 2), (0, 2)):
+        path = os.path.join(OUT, f"{cfg[0]}_be2_dt{dtype}_red{reduction}")
+        with open(path, "wb") as f:
+            f.write(encode(cfg, 2, dtype, reduction, rng))
 
 if __name__ == "__main__":
     main()
