@@ -3,6 +3,17 @@
 with CUDA events, for flashnce_bench's table (scripts/device-check.sh merges the CSV).
 
     python3 bench/torch_baseline.py --csv torch.csv [--full] [--max-n N] [--time-budget S]
+    python3 bench/torch_baseline.py --device cpu --csv cpu.csv [--max-n N] [--time-budget S]
+
+--device cpu: the naive PyTorch loss on CPU tensors (rows torch_cpu_fwd / torch_cpu_fwdbwd) and
+FlashNCE's host backend through flashnce.torch.contrastive_loss on the same tensors (rows
+host_fwd / host_fwdbwd), side by side in one run: InfoNCE and CLIP (dot similarity, as the torch
+code), f32, d = 256, n = 1024, 4096, 16384 and (CLIP) 65536; wall-clock time.perf_counter, one
+warm-up call, median of the repetitions that fit the row's share of the time budget.  Memory:
+the call's peak resident set above the process's resident set before it (VmHWM after resetting
+it through /proc/self/clear_refs).  A torch row whose n x n matrices cannot fit the machine's
+available memory (estimate: 6 f32 n x n matrices for forward + backward, 3 for forward) is
+skipped and says so instead of being run into the OOM killer.
 
 Shapes: the same default / full sets as flashnce_bench (bench/bench_setup.cpp: gpu_shapes — keep
 them in sync).  Logits are computed by a matmul in the input dtype (as under autocast) and cast
@@ -84,14 +95,159 @@ def time_call(torch, fn, reps, warmup=2):
     return statistics.median(samples)
 
 
+def _meminfo_bytes(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return -1
+
+
+def _rss_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return -1
+
+
+def _peak_extra(call):
+    """Runs call() once; returns the peak resident set above the one before it (bytes, or -1)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current resident set
+    except OSError:
+        call()
+        return -1
+    base = _rss_bytes("VmRSS")
+    call()
+    return max(0, _rss_bytes("VmHWM") - base)
+
+
+def _time_cpu(call, reps, budget):
+    """One warm-up call, then the median of up to `reps` calls within `budget` seconds."""
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    samples = []
+    while len(samples) < reps and (not samples or sum(samples) + first < budget):
+        t0 = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(samples), len(samples)
+
+
+def cpu_main(args):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except Exception as e:  # noqa: BLE001
+        print(f"torch_baseline: PyTorch not importable ({e}); no rows")
+        return 0
+    try:
+        import flashnce
+        import flashnce.torch as fnt
+    except Exception as e:  # noqa: BLE001
+        print(f"torch_baseline: flashnce not importable ({e}); pip install ./python")
+        return 1
+    if flashnce.get_cpu_backend() != "host":
+        flashnce.set_cpu_backend("host")
+    print(f"torch_baseline --device cpu: torch {torch.__version__}, {torch.get_num_threads()} "
+          f"threads; flashnce {flashnce.__version__} on {flashnce.device_name('host')}")
+    shapes = [(loss, n) for loss in ("infonce", "clip") for n in (1024, 4096, 16384)]
+    shapes.append(("clip", 65536))
+    shapes = [s for s in shapes if args.max_n == 0 or s[1] <= args.max_n]
+    d, scale = 256, 1.0 / 0.07
+    available = _meminfo_bytes("MemAvailable")
+    t_start = time.time()
+    rows = []
+    for loss, n in shapes:
+        g = torch.Generator().manual_seed(n + d)
+        a0 = (torch.rand(n, d, generator=g) - 0.5) * (2 * math.sqrt(3.0 / d))
+        b0 = (torch.rand(n, d, generator=g) - 0.5) * (2 * math.sqrt(3.0 / d))
+        naive = make_loss(torch, F, loss, scale)
+        for variant in ("torch_cpu_fwd", "torch_cpu_fwdbwd", "host_fwd", "host_fwdbwd"):
+            bwd = variant.endswith("fwdbwd")
+            flop1 = 2.0 * n * n * d
+            row = dict(loss=loss, dtype="f32", n=n, m=n, d=d, variant=variant, status="skipped",
+                       ms=0.0, flop=flop1 * (3 if bwd else 1), extra=-1, note="")
+            rows.append(row)
+            spent = time.time() - t_start
+            if spent > args.time_budget:
+                row["note"] = f"time budget {args.time_budget:.0f} s spent"
+                continue
+            if variant.startswith("torch"):
+                need = (6 if bwd else 3) * n * n * 4
+                if available > 0 and need > available:
+                    row["note"] = (f"not run: needs ~{need / 2**30:.0f} GiB for its n x n "
+                                   f"matrices, {available / 2**30:.1f} GiB available")
+                    print(f"  {loss}/f32/n:{n}/d:{d}/{variant}: {row['note']}", flush=True)
+                    continue
+            a = a0.clone().requires_grad_(True)
+            b = b0.clone().requires_grad_(True)
+            if variant.startswith("torch"):
+                fn = naive
+            else:
+                def fn(x, y, _loss=loss):
+                    return fnt.contrastive_loss(x, y, scale, loss=_loss, similarity="dot")
+
+            def call():
+                a.grad = None
+                b.grad = None
+                out = fn(a, b)
+                if bwd:
+                    out.backward()
+                return out
+
+            try:
+                row["extra"] = _peak_extra(call)
+                share = max(5.0, (args.time_budget - spent) / 4)
+                row["ms"], reps = _time_cpu(call, args.reps, share)
+                row["status"] = "ok"
+                row["note"] = f"median of {reps}"
+            except RuntimeError as e:
+                row["note"] = "error: " + str(e).splitlines()[0][:120]
+            del a, b
+            status = f"{row['ms']:.1f} ms" if row["status"] == "ok" else row["note"]
+            print(f"  {loss}/f32/n:{n}/d:{d}/{variant}: {status}, peak +{row['extra'] / 2**20:.0f}"
+                  " MiB", flush=True)
+    with open(args.csv, "w") as f:
+        f.write(CSV_HEADER + "\n")
+        for r in rows:
+            note = r["note"].replace(",", ";").replace("\n", " ")
+            f.write(f"{r['loss']},{r['dtype']},{r['n']},{r['m']},{r['d']},{r['variant']},"
+                    f"{r['status']},{r['ms']:.6g},{r['flop']:.6g},-1,{r['extra']:.0f},{note}\n")
+    # The side-by-side table: host vs naive torch on each shape.
+    print("\n| loss | n | d | torch fwd ms | host fwd ms | torch fwd+bwd ms | host fwd+bwd ms |"
+          " speed-up fwd+bwd | torch peak MiB | host peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    by = {(r["loss"], r["n"], r["variant"]): r for r in rows}
+    for loss, n in shapes:
+        def cell(v, what="ms"):
+            r = by[(loss, n, v)]
+            if r["status"] != "ok":
+                return "—"
+            return f"{r['ms']:.1f}" if what == "ms" else f"{r['extra'] / 2**20:.0f}"
+        tb, hb = by[(loss, n, "torch_cpu_fwdbwd")], by[(loss, n, "host_fwdbwd")]
+        speed = (f"{tb['ms'] / hb['ms']:.2f}x" if tb["status"] == hb["status"] == "ok" else "—")
+        print(f"| {loss} | {n} | {d} | {cell('torch_cpu_fwd')} | {cell('host_fwd')} | "
+              f"{cell('torch_cpu_fwdbwd')} | {cell('host_fwdbwd')} | {speed} | "
+              f"{cell('torch_cpu_fwdbwd', 'mem')} | {cell('host_fwdbwd', 'mem')} |")
+    print(f"torch_baseline: {len(rows)} rows -> {args.csv}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", required=True)
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--max-n", type=int, default=0)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--time-budget", type=float, default=240.0, help="seconds; later rows skip")
     args = ap.parse_args()
+    if args.device == "cpu":
+        return cpu_main(args)
 
     try:
         import torch

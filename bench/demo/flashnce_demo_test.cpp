@@ -90,8 +90,8 @@ TEST(Demo, GaussianTableHasTheRowsAndTheBoundStaysBelowLogN) {
   }
 }
 
-// Without --backend the demo picks CUDA when a device is present: then its table must agree with
-// the f64 CPU reference's (f32 kernels: 1e-3 relative); without a device both runs are the CPU's.
+// Without --backend the demo picks CUDA when a device is present, else the host backend: either
+// way its table must agree with the f64 CPU reference's (f32 arithmetic: 1e-3 relative).
 TEST(Demo, DefaultBackendAgreesWithTheCpuReference) {
   const std::string args = "--n 96 --d 5 --rho 0.7";
   const Result cpu = run_demo(args + " --backend cpu");
@@ -100,14 +100,14 @@ TEST(Demo, DefaultBackendAgreesWithTheCpuReference) {
   ASSERT_EQ(any.exit_code, 0) << any.out;
   const bool on_cuda = any.out.find("backend: cuda") != std::string::npos;
   if (!on_cuda) {
-    EXPECT_NE(any.out.find("backend: cpu"), std::string::npos) << any.out;
+    EXPECT_NE(any.out.find("backend: host (CPU (f32, "), std::string::npos) << any.out;
   }
   const auto want = table_rows(cpu.out), got = table_rows(any.out);
   ASSERT_EQ(want.size(), 1u);
   ASSERT_EQ(got.size(), 1u);
   for (int c = kN; c < kTime; ++c)
     EXPECT_NEAR(got[0][c], want[0][c], 1e-3 * std::max(1.0, std::fabs(want[0][c])))
-        << "column " << c << (on_cuda ? " (CUDA backend)" : " (CPU backend)");
+        << "column " << c << (on_cuda ? " (CUDA backend)" : " (host backend)");
 }
 
 TEST(Demo, OneLossOnlyLeavesTheOthersEmpty) {

@@ -416,39 +416,57 @@ struct OwnTerm {
 template <fnceSimilarity_t Sim, bool Neg, bool Excl, bool OwnActive, bool OtherActive>
 FLASHNCE_CLONES void backward_line(float* __restrict row, const LineIn& in, const OwnTerm& own,
                                    const Scratch& sc, float* rs_out, float* gs_out) {
+  // Short loops, every load unconditional (the block vectors are kCols long) and every choice a
+  // select, so that each loop vectorises (one long loop body defeats GCC's if-conversion).
+  const int64_t* __restrict key_c = sc.key;
+  const float* __restrict aux_c = sc.aux;
+  const float* __restrict lse_c = sc.blse;
+  const float* __restrict w_c = sc.w;
+  const float* __restrict winv_c = sc.winv;
+  const float* __restrict active_c = sc.active;
+  const int live = in.live;
+  const int diag = static_cast<int>(in.diag);
+  const int64_t key_r = in.key_r;
+  const float scale = in.scale, aux_r = in.aux_r;
+  alignas(64) float sim[kCols], s[kCols], g[kCols], pos[kCols], inz[kCols];
+  for (int c = 0; c < kCols; ++c) {
+    const bool ex = (c >= live) | (Excl & (c == diag));
+    const bool keep = !ex;
+    const bool p = keep & (key_c[c] == key_r);
+    const bool z = keep & !(Neg & p);
+    // Past `live` the block holds stale values: never let them reach a sum (0 . inf = NaN).
+    const float v = similarity<Sim>(row[c], aux_r, aux_c[c]);
+    sim[c] = c < live ? v : 0.0f;
+    s[c] = scale * sim[c];
+    pos[c] = p ? 1.0f : 0.0f;
+    inz[c] = z ? 1.0f : 0.0f;
+    g[c] = 0.0f;
+  }
+  if (OwnActive) {
+    const float lse = own.lse, w = own.w, winv = own.winv;
+    for (int c = 0; c < kCols; ++c) {
+      const float e = exp_f32(s[c] - lse);
+      g[c] = w * ((inz[c] != 0.0f ? e : 0.0f) - (pos[c] != 0.0f ? winv : 0.0f));
+    }
+  }
+  if (OtherActive) {
+    for (int c = 0; c < kCols; ++c) {
+      const float e = exp_f32(s[c] - lse_c[c]);
+      const float t = w_c[c] * ((inz[c] != 0.0f ? e : 0.0f) - (pos[c] != 0.0f ? winv_c[c] : 0.0f));
+      g[c] += active_c[c] != 0.0f ? t : 0.0f;
+    }
+  }
   float rs[kLanes], gs[kLanes];
   for (int l = 0; l < kLanes; ++l)
     rs[l] = gs[l] = 0.0f;
-  const int live_count = in.live;
-  const int diag = static_cast<int>(in.diag);
-  const int64_t key_r = in.key_r;
-  for (int c0 = 0; c0 < kCols; c0 += kLanes) {
+  for (int c0 = 0; c0 < kCols; c0 += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const int c = c0 + l;
-      const bool live = c < live_count;
-      // Past `live` the block holds stale values: never let them reach a sum (0 . inf = NaN).
-      const float sim = live ? similarity<Sim>(row[c], in.aux_r, sc.aux[c]) : 0.0f;
-      const float s = in.scale * sim;
-      const bool ex = (!live) | (Excl & (c == diag));
-      const bool keep = !ex;
-      const bool pos = keep & (sc.key[c] == key_r);
-      const bool inz = keep & !(Neg & pos);
-      float g = 0.0f;
-      if (OwnActive) {
-        const float e = exp_f32(s - own.lse);
-        g = own.w * ((inz ? e : 0.0f) - (pos ? own.winv : 0.0f));
-      }
-      if (OtherActive) {
-        const float e = exp_f32(s - sc.blse[c]);
-        const float t = sc.w[c] * ((inz ? e : 0.0f) - (pos ? sc.winv[c] : 0.0f));
-        g += sc.active[c] != 0.0f ? t : 0.0f;
-      }
-      g = live ? g : 0.0f;
-      rs[l] += g * sim;
-      gs[l] += g;
-      row[c] = Sim == FNCE_SIM_COSINE ? g * sc.aux[c] : g;
+      const float gc = c < live ? g[c] : 0.0f;
+      rs[l] += gc * sim[c];
+      gs[l] += gc;
+      row[c] = Sim == FNCE_SIM_COSINE ? gc * aux_c[c] : gc;
     }
-  }
   float r = 0.0f, q = 0.0f;
   for (int l = 0; l < kLanes; ++l) {
     r += rs[l];

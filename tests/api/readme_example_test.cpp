@@ -15,7 +15,7 @@
 // CLIP's symmetric loss and its gradients for n image/text embedding pairs of width d.
 float clip_step(const std::vector<float>& image, const std::vector<float>& text, int64_t n,
                 int64_t d, std::vector<float>& grad_image, std::vector<float>& grad_text) {
-  auto be = fnceBackendIsAvailable(FNCE_BACKEND_CUDA) ? FNCE_BACKEND_CUDA : FNCE_BACKEND_CPU;
+  auto be = fnceBackendIsAvailable(FNCE_BACKEND_CUDA) ? FNCE_BACKEND_CUDA : FNCE_BACKEND_HOST;
   flashnce::Buffer<float> a(be, image), b(be, text), scale(be, {1 / 0.07f}), one(be, {1.0f});
   flashnce::Buffer<float> loss(be, 1), ga(be, n * d), gb(be, n * d);
   flashnce::Loss clip(flashnce::clip(n, d, a.data(), b.data(), scale.data(), be));
