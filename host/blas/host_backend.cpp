@@ -35,6 +35,7 @@
 // 0 (a select, not a multiplication by 0, which would turn inf into NaN); exp of excluded entries,
 // which may overflow, is masked by selection.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -44,6 +45,8 @@
 #if defined(FLASHNCE_HAVE_OPENMP)
 #include <omp.h>
 #endif
+#include <new>
+#include <thread>
 
 #include "host/backend.h"
 #include "host/blas/sgemm.h"
@@ -52,7 +55,8 @@
 #include "host/error.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(FLASHNCE_NO_CLONES)
-#define FLASHNCE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define FLASHNCE_CLONES                                                                            \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FLASHNCE_CLONES
 #endif
@@ -116,15 +120,22 @@ struct Side {
   // forward
   double* lse = nullptr;
   double* pos_sum = nullptr;
+  double* run_max = nullptr; // the column statistics merged across row tasks (SYMMETRIC)
+  double* run_sum = nullptr;
+  uint8_t* run_nan = nullptr;
+  // backward, one-pass mode: the column side's Σ G sim and Σ G, merged across row tasks
+  double* rs_acc = nullptr;
+  double* gs_acc = nullptr;
   // backward: per-line coefficients of G (valid lines only; see make_coefficients)
-  float* blse = nullptr;  // the saved LSE, NaN where it is -inf on a valid line
-  float* w = nullptr;     // dL/dl of the line; NaN for a poisoned row
-  float* winv = nullptr;  // 1 / |P|
+  float* blse = nullptr;   // the saved LSE, NaN where it is -inf on a valid line
+  float* w = nullptr;      // dL/dl of the line; NaN for a poisoned row
+  float* winv = nullptr;   // 1 / |P|
   float* active = nullptr; // 1 for a valid (or poisoned) line, 0 for a line that adds nothing
 };
 
 struct Scratch {
   float* logits;  // kRows x kCols
+  float* logits2; // kRows x kCols: the positives' logits (forward), G / |x| (COSINE backward)
   float* own;     // kRows x d (f32 copy of the task's lines when not direct)
   float* other;   // kCols x d
   float* grad;    // kRows x d (backward)
@@ -133,6 +144,7 @@ struct Scratch {
   // the other side's per-block vectors, padded to kCols
   int64_t* key;
   float *aux, *blse, *w, *winv, *active;
+  float *col_a, *col_b, *col_c; // per-column partials of a block (kCols each)
 };
 
 struct Plan {
@@ -141,13 +153,20 @@ struct Plan {
   bool symmetric = false, backward = false;
   Side A, B;
   double* task_scale = nullptr; // per task: its Σ G sim (grad_logit_scale, summed in task order)
-  Scratch* scratch = nullptr;   // per thread
+  // One turnstile per column block: the row task whose turn it is to merge its partials into
+  // that block's shared column arrays (row tasks merge in task order: deterministic).
+  std::atomic<int64_t>* turns = nullptr;
+  Scratch* scratch = nullptr; // per thread
   int threads = 1;
 };
 
-int64_t blocks(int64_t count) { return (count + kRows - 1) / kRows; }
+int64_t blocks(int64_t count) {
+  return (count + kRows - 1) / kRows;
+}
 
-bool fits_int(int64_t v) { return v >= 0 && v <= std::numeric_limits<int>::max(); }
+bool fits_int(int64_t v) {
+  return v >= 0 && v <= std::numeric_limits<int>::max();
+}
 
 // Lays out the workspace for `threads` threads; with base == nullptr only measures it.
 size_t layout(const Problem& pr, bool backward, int threads, char* base, Plan* plan) {
@@ -178,7 +197,12 @@ size_t layout(const Problem& pr, bool backward, int threads, char* base, Plan* p
     if (!backward) {
       sd.lse = cv.take<double>(count);
       sd.pos_sum = cv.take<double>(count);
+      sd.run_max = cv.take<double>(count);
+      sd.run_sum = cv.take<double>(count);
+      sd.run_nan = cv.take<uint8_t>(count);
     } else {
+      sd.rs_acc = cv.take<double>(count);
+      sd.gs_acc = cv.take<double>(count);
       sd.blse = cv.take<float>(count);
       sd.w = cv.take<float>(count);
       sd.winv = cv.take<float>(count);
@@ -186,10 +210,12 @@ size_t layout(const Problem& pr, bool backward, int threads, char* base, Plan* p
     }
   }
   pl.task_scale = cv.take<double>(blocks(n) + blocks(m));
+  pl.turns = cv.take<std::atomic<int64_t>>((m + kCols - 1) / kCols);
   pl.scratch = cv.take<Scratch>(threads);
   for (int t = 0; t < threads; ++t) {
     Scratch sc;
     sc.logits = cv.take<float>(int64_t(kRows) * kCols);
+    sc.logits2 = cv.take<float>(int64_t(kRows) * kCols);
     sc.own = cv.take<float>(kRows * d);
     sc.other = cv.take<float>(kCols * d);
     sc.grad = backward ? cv.take<float>(kRows * d) : nullptr;
@@ -201,6 +227,9 @@ size_t layout(const Problem& pr, bool backward, int threads, char* base, Plan* p
     sc.w = cv.take<float>(kCols);
     sc.winv = cv.take<float>(kCols);
     sc.active = cv.take<float>(kCols);
+    sc.col_a = cv.take<float>(kCols);
+    sc.col_b = cv.take<float>(kCols);
+    sc.col_c = cv.take<float>(kCols);
     if (base)
       pl.scratch[t] = sc;
   }
@@ -339,8 +368,7 @@ struct LineIn {
   int live;
 };
 
-template <fnceSimilarity_t Sim>
-inline float similarity(float dot, float aux_r, float aux_c) {
+template <fnceSimilarity_t Sim> inline float similarity(float dot, float aux_r, float aux_c) {
   if (Sim == FNCE_SIM_COSINE)
     return dot * aux_r * aux_c;
   if (Sim == FNCE_SIM_NEG_SQ_DIST)
@@ -354,8 +382,8 @@ struct BlockStats {
 
 // Forward: the line's Z statistics over this block.
 template <fnceSimilarity_t Sim, bool Neg, bool Excl>
-FLASHNCE_CLONES BlockStats forward_line(float* __restrict row, const LineIn& in,
-                                        const int64_t* __restrict key_c,
+FLASHNCE_CLONES BlockStats forward_line(float* __restrict row, float* __restrict pos_row,
+                                        const LineIn& in, const int64_t* __restrict key_c,
                                         const float* __restrict aux_c) {
   // Branch-free (bitwise & and |, selects) so that the lane loop vectorises; NaNs are counted
   // apart from the max, whose select would drop them.
@@ -377,7 +405,9 @@ FLASHNCE_CLONES BlockStats forward_line(float* __restrict row, const LineIn& in,
       const bool keep = !ex;
       const bool pos = keep & (key_c[c] == key_r);
       const bool inz = keep & !(Neg & pos);
-      ps[l] += pos ? s : 0.0f;
+      const float sp = pos ? s : 0.0f;
+      ps[l] += sp;
+      pos_row[c] = sp; // for the column statistics
       const float v = inz ? s : -kInfF;
       row[c] = v;
       nan_lanes[l] |= v != v;
@@ -414,8 +444,9 @@ struct OwnTerm {
 };
 
 template <fnceSimilarity_t Sim, bool Neg, bool Excl, bool OwnActive, bool OtherActive>
-FLASHNCE_CLONES void backward_line(float* __restrict row, const LineIn& in, const OwnTerm& own,
-                                   const Scratch& sc, float* rs_out, float* gs_out) {
+FLASHNCE_CLONES void backward_line(float* __restrict row, float* __restrict row2, const LineIn& in,
+                                   const OwnTerm& own, const Scratch& sc, float* rs_out,
+                                   float* gs_out) {
   // Short loops, every load unconditional (the block vectors are kCols long) and every choice a
   // select, so that each loop vectorises (one long loop body defeats GCC's if-conversion).
   const int64_t* __restrict key_c = sc.key;
@@ -459,13 +490,21 @@ FLASHNCE_CLONES void backward_line(float* __restrict row, const LineIn& in, cons
   float rs[kLanes], gs[kLanes];
   for (int l = 0; l < kLanes; ++l)
     rs[l] = gs[l] = 0.0f;
+  // The column side's sums over the block's rows (one-pass backward: sc.col_a / col_b), and
+  // COSINE's G / |x| for the column side's GEMM in row2.
+  float* __restrict col_rs = sc.col_a;
+  float* __restrict col_gs = sc.col_b;
   for (int c0 = 0; c0 < kCols; c0 += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const int c = c0 + l;
       const float gc = c < live ? g[c] : 0.0f;
       rs[l] += gc * sim[c];
       gs[l] += gc;
+      col_rs[c] += gc * sim[c];
+      col_gs[c] += gc;
       row[c] = Sim == FNCE_SIM_COSINE ? gc * aux_c[c] : gc;
+      if (Sim == FNCE_SIM_COSINE)
+        row2[c] = gc * aux_r;
     }
   float r = 0.0f, q = 0.0f;
   for (int l = 0; l < kLanes; ++l) {
@@ -477,8 +516,9 @@ FLASHNCE_CLONES void backward_line(float* __restrict row, const LineIn& in, cons
 }
 
 // ---- dispatch of the templates ----------------------------------------------------------------
-using ForwardFn = BlockStats (*)(float*, const LineIn&, const int64_t*, const float*);
-using BackwardFn = void (*)(float*, const LineIn&, const OwnTerm&, const Scratch&, float*, float*);
+using ForwardFn = BlockStats (*)(float*, float*, const LineIn&, const int64_t*, const float*);
+using BackwardFn = void (*)(float*, float*, const LineIn&, const OwnTerm&, const Scratch&, float*,
+                            float*);
 
 template <fnceSimilarity_t Sim, bool Neg, bool Excl> ForwardFn forward_fn3() {
   return &forward_line<Sim, Neg, Excl>;
@@ -507,8 +547,7 @@ template <fnceSimilarity_t Sim, bool Neg, bool Excl> BackwardFn backward_fn4(boo
   return other ? &backward_line<Sim, Neg, Excl, false, true>
                : &backward_line<Sim, Neg, Excl, false, false>;
 }
-template <fnceSimilarity_t Sim>
-BackwardFn backward_fn2(bool neg, bool excl, bool own, bool other) {
+template <fnceSimilarity_t Sim> BackwardFn backward_fn2(bool neg, bool excl, bool own, bool other) {
   if (neg)
     return excl ? backward_fn4<Sim, true, true>(own, other)
                 : backward_fn4<Sim, true, false>(own, other);
@@ -543,13 +582,64 @@ void load_column_vectors(const Side& other, int64_t c0, int live, bool backward,
 }
 
 // ---- the tasks ----------------------------------------------------------------------------------
-// Forward: lines [r0, r0 + rows) of `own` against every line of `other`.
-void forward_task(const Plan& pl, const Side& own, const Side& other, int64_t r0, Scratch& sc) {
+// Row tasks merge per-column partials into shared arrays in task order: task t waits at column
+// block j's turnstile until task t - 1 has passed it.  Task t - 1 was handed out before t
+// (OpenMP's dynamic schedule, like the serial loop, hands tasks out in increasing order), so the
+// wait always ends; every task passes every turnstile, contributing or not.
+void wait_turn(std::atomic<int64_t>& turn, int64_t task) {
+  for (int spins = 0; turn.load(std::memory_order_acquire) != task; ++spins)
+    if (spins > 64)
+      std::this_thread::yield();
+}
+void pass_turn(std::atomic<int64_t>& turn, int64_t task) {
+  turn.store(task + 1, std::memory_order_release);
+}
+
+// (max, sum of exp(. - max)) of one more block merged into a line's running pair, in double.
+inline void merge_max_sum(double& M, double& R, double bm, double bs) {
+  if (bm > M) {
+    R = R * std::exp(M - bm) + bs; // M = -inf: exp(-inf) = 0
+    M = bm;
+  } else {
+    R += bs * std::exp(bm - M); // M = bm = +inf: NaN, as the reference
+  }
+}
+
+// Forward: lines [r0, r0 + rows) of `own` against every line of `other`.  With `columns`
+// (SYMMETRIC, own = side A), the same blocks also give the columns' statistics: each block's
+// column max, sum of exp and positives' sum are merged into other.run_* in task order.
+FLASHNCE_CLONES void column_block_stats(const float* __restrict v, const float* __restrict pv,
+                                        int rows, float* __restrict cmax, float* __restrict csum,
+                                        float* __restrict cpos, int* __restrict cnan) {
+  for (int c = 0; c < kCols; ++c) {
+    cmax[c] = -kInfF;
+    csum[c] = 0.0f;
+    cpos[c] = 0.0f;
+    cnan[c] = 0;
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < kCols; ++c) {
+      const float x = v[r * kCols + c];
+      cnan[c] |= x != x;
+      cmax[c] = x > cmax[c] ? x : cmax[c];
+      cpos[c] += pv[r * kCols + c];
+    }
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < kCols; ++c) {
+      // A column with no Z entry here (max -inf) adds 0: no exp(-inf - -inf).
+      const float e = exp_f32(v[r * kCols + c] - cmax[c]);
+      csum[c] += cmax[c] == -kInfF ? 0.0f : e;
+    }
+}
+
+void forward_task(const Plan& pl, const Side& own, const Side& other, int64_t task, bool columns,
+                  Scratch& sc) {
   const fnceLossParams& p = pl.pr->p;
+  const int64_t r0 = task * kRows;
   const int rows = static_cast<int>(std::min<int64_t>(kRows, own.count - r0));
   const float scale = *p.logit_scale;
-  const ForwardFn fn = forward_fn(p.similarity, p.normalizer == FNCE_NORMALIZER_NEGATIVES,
-                                  p.exclude_self != 0);
+  const ForwardFn fn =
+      forward_fn(p.similarity, p.normalizer == FNCE_NORMALIZER_NEGATIVES, p.exclude_self != 0);
   int ldx = 0, ldy = 0;
   const float* x = side_rows(pl, own, r0, rows, sc.own, &ldx);
   double M[kRows], R[kRows], P[kRows];
@@ -560,6 +650,7 @@ void forward_task(const Plan& pl, const Side& own, const Side& other, int64_t r0
     P[r] = 0.0;
     nan[r] = false;
   }
+  int cnan[kCols];
   for (int64_t c0 = 0; c0 < other.count; c0 += kCols) {
     const int live = static_cast<int>(std::min<int64_t>(kCols, other.count - c0));
     const float* y = side_rows(pl, other, c0, live, sc.other, &ldy);
@@ -569,25 +660,64 @@ void forward_task(const Plan& pl, const Side& own, const Side& other, int64_t r0
       const int64_t gr = r0 + r;
       const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
       const LineIn in{scale, own.aux[gr], own.key[gr], diag, live};
-      const BlockStats st = fn(sc.logits + r * kCols, in, sc.key, sc.aux);
+      const BlockStats st = fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, sc.key, sc.aux);
       P[r] += st.pos_sum;
-      if (st.max != st.max) {
+      if (st.max != st.max)
         nan[r] = true;
-      } else if (st.max != -kInfF) { // merge (max, sum) in double
-        const double bm = st.max;
-        if (bm > M[r]) {
-          R[r] = R[r] * std::exp(M[r] - bm) + st.sum; // M = -inf: exp(-inf) = 0
-          M[r] = bm;
-        } else {
-          R[r] += st.sum * std::exp(bm - M[r]); // M = bm = +inf: NaN, as the reference
-        }
+      else if (st.max != -kInfF)
+        merge_max_sum(M[r], R[r], st.max, st.sum);
+    }
+    if (columns) {
+      column_block_stats(sc.logits, sc.logits2, rows, sc.col_a, sc.col_b, sc.col_c, cnan);
+      std::atomic<int64_t>& turn = pl.turns[c0 / kCols];
+      wait_turn(turn, task);
+      for (int c = 0; c < live; ++c) {
+        const int64_t j = c0 + c;
+        other.pos_sum[j] += sc.col_c[c];
+        if (cnan[c])
+          other.run_nan[j] = 1;
+        else if (sc.col_a[c] != -kInfF)
+          merge_max_sum(other.run_max[j], other.run_sum[j], sc.col_a[c], sc.col_b[c]);
       }
+      pass_turn(turn, task);
     }
   }
   for (int r = 0; r < rows; ++r) {
     const int64_t gr = r0 + r;
     own.lse[gr] = nan[r] ? kNaN : M[r] == -kInf ? -kInf : M[r] + std::log(R[r]);
     own.pos_sum[gr] = P[r];
+  }
+}
+
+// The gradient of lines [r0, r0 + rows) of a side from its accumulated Σ_c G'_rc y_c (acc, row
+// stride ld_acc) and per-line sums Σ G sim (rs) and Σ G (gs); x = the lines themselves (f32).
+// `out` (dtype) may be `acc` itself (f32, in place: each element is read before it is written).
+void store_gradient_rows(const fnceLossParams& p, const Side& own, int64_t r0, int rows,
+                         const float* x, int ldx, const float* acc_base, int64_t ld_acc,
+                         const double* rs_lines, const double* gs_lines, void* out) {
+  const float scale = *p.logit_scale;
+  const int64_t d = p.d;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t gr = r0 + r;
+    const float* acc = acc_base + r * ld_acc;
+    const float* xr = x + int64_t(r) * ldx;
+    const float rs = static_cast<float>(rs_lines[r]), gs = static_cast<float>(gs_lines[r]);
+    for (int64_t k = 0; k < d; ++k) {
+      float g;
+      switch (p.similarity) {
+      case FNCE_SIM_DOT:
+        g = scale * acc[k];
+        break;
+      case FNCE_SIM_COSINE: // (1/|x|) Σ (G/|y|) y - (Σ G sim) x / |x|^2
+        g = scale * (own.aux[gr] * acc[k] - rs * own.cx[gr] * xr[k]);
+        break;
+      case FNCE_SIM_NEG_SQ_DIST: // 2 Σ G y - 2 (Σ G) x
+      default:
+        g = scale * (2.0f * acc[k] - 2.0f * gs * xr[k]);
+        break;
+      }
+      store_element(out, gr * d + k, p.dtype, g);
+    }
   }
 }
 
@@ -630,6 +760,8 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
       const float* y = side_rows(pl, other, c0, live, sc.other, &ldy);
       gemm_abt(rows, live, d, x, ldx, y, ldy, sc.logits, kCols);
       load_column_vectors(other, c0, live, true, sc);
+      std::fill(sc.col_a, sc.col_a + kCols, 0.0f); // (the column sums: unused here)
+      std::fill(sc.col_b, sc.col_b + kCols, 0.0f);
       for (int r = 0; r < rows; ++r) {
         const int64_t gr = r0 + r;
         const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
@@ -637,7 +769,7 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
         const OwnTerm ot{own.active[gr] != 0.0f, own.blse[gr], own.w[gr], own.winv[gr]};
         const BackwardFn fn = backward_fn(p.similarity, neg, excl, ot.active, any_other);
         float rsb = 0.0f, gsb = 0.0f;
-        fn(sc.logits + r * kCols, in, ot, sc, &rsb, &gsb);
+        fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, ot, sc, &rsb, &gsb);
         sc.rs[r] += rsb;
         sc.gs[r] += gsb;
         if (sw == 0)
@@ -647,40 +779,82 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
         gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
     }
   }
-  if (out) {
-    const fnceDataType_t t = p.dtype;
-    for (int r = 0; r < rows; ++r) {
-      const int64_t gr = r0 + r;
-      const float* acc = sc.grad + int64_t(r) * d;
-      const float* xr = x + int64_t(r) * ldx;
-      const float rs = static_cast<float>(sc.rs[r]), gs = static_cast<float>(sc.gs[r]);
-      for (int k = 0; k < d; ++k) {
-        float g;
-        switch (p.similarity) {
-        case FNCE_SIM_DOT:
-          g = scale * acc[k];
-          break;
-        case FNCE_SIM_COSINE: // (1/|x|) Σ (G/|y|) y - (Σ G sim) x / |x|^2
-          g = scale * (own0.aux[gr] * acc[k] - rs * own0.cx[gr] * xr[k]);
-          break;
-        case FNCE_SIM_NEG_SQ_DIST: // 2 Σ G y - 2 (Σ G) x
-        default:
-          g = scale * (2.0f * acc[k] - 2.0f * gs * xr[k]);
-          break;
-        }
-        store_element(out, gr * d + k, t, g);
-      }
-    }
-  }
+  if (out)
+    store_gradient_rows(p, own0, r0, rows, x, ldx, sc.grad, d, sc.rs, sc.gs, out);
   return scale_sum;
 }
 
-// Runs `body(task, scratch)` for every task on up to pl.threads OpenMP threads.
+// One-pass backward (f32, separate operands, both gradients asked for): row task `task` computes
+// each block's G once.  grad_a's rows stay in the task (sc.grad); grad_b's block receives
+// G''^T . X (G'' = G, COSINE: G / |x|) directly in the f32 output, and the columns' Σ G sim and
+// Σ G their block sums, in task order at the block's turnstile.  6 n m d flops instead of the
+// two sweeps' 8.
+double backward_task_one_pass(const Plan& pl, int64_t task, void* grad_a, float* grad_b,
+                              bool any_other, Scratch& sc) {
+  const fnceLossParams& p = pl.pr->p;
+  const Side& own = pl.A;
+  const Side& other = pl.B;
+  const int64_t r0 = task * kRows;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows, own.count - r0));
+  const int d = static_cast<int>(pl.d);
+  const float scale = *p.logit_scale;
+  const bool neg = p.normalizer == FNCE_NORMALIZER_NEGATIVES, excl = p.exclude_self != 0;
+  std::fill(sc.grad, sc.grad + int64_t(rows) * d, 0.0f);
+  for (int r = 0; r < rows; ++r)
+    sc.rs[r] = sc.gs[r] = 0.0;
+  bool any_own = false;
+  for (int r = 0; r < rows; ++r)
+    any_own = any_own || own.active[r0 + r] != 0.0f;
+  double scale_sum = 0.0;
+  int ldx = 0, ldy = 0;
+  const float* x = side_rows(pl, own, r0, rows, sc.own, &ldx);
+  for (int64_t c0 = 0; c0 < other.count; c0 += kCols) {
+    std::atomic<int64_t>& turn = pl.turns[c0 / kCols];
+    if (!any_own && !any_other) { // G is 0 on this block: nothing to add, but pass the turn
+      wait_turn(turn, task);
+      pass_turn(turn, task);
+      continue;
+    }
+    const int live = static_cast<int>(std::min<int64_t>(kCols, other.count - c0));
+    const float* y = side_rows(pl, other, c0, live, sc.other, &ldy);
+    gemm_abt(rows, live, d, x, ldx, y, ldy, sc.logits, kCols);
+    load_column_vectors(other, c0, live, true, sc);
+    std::fill(sc.col_a, sc.col_a + kCols, 0.0f);
+    std::fill(sc.col_b, sc.col_b + kCols, 0.0f);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t gr = r0 + r;
+      const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
+      const LineIn in{scale, own.aux[gr], own.key[gr], diag, live};
+      const OwnTerm ot{own.active[gr] != 0.0f, own.blse[gr], own.w[gr], own.winv[gr]};
+      const BackwardFn fn = backward_fn(p.similarity, neg, excl, ot.active, any_other);
+      float rsb = 0.0f, gsb = 0.0f;
+      fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, ot, sc, &rsb, &gsb);
+      sc.rs[r] += rsb;
+      sc.gs[r] += gsb;
+      scale_sum += rsb;
+    }
+    gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
+    const float* g_cols = p.similarity == FNCE_SIM_COSINE ? sc.logits2 : sc.logits;
+    wait_turn(turn, task);
+    gemm_atb_accumulate(live, d, rows, g_cols, kCols, x, ldx, grad_b + c0 * int64_t(d), d);
+    for (int c = 0; c < live; ++c) {
+      other.rs_acc[c0 + c] += sc.col_a[c];
+      other.gs_acc[c0 + c] += sc.col_b[c];
+    }
+    pass_turn(turn, task);
+  }
+  store_gradient_rows(p, own, r0, rows, x, ldx, sc.grad, d, sc.rs, sc.gs, grad_a);
+  return scale_sum;
+}
+
+// Runs `body(task, scratch)` for every task on up to pl.threads OpenMP threads.  Monotonic: each
+// thread takes the lowest task not yet taken, which the turnstiles rely on (a task never waits
+// for one that no thread has started).
 template <typename F> void run_tasks(const Plan& pl, int64_t tasks, F&& body) {
   const int threads = static_cast<int>(std::min<int64_t>(pl.threads, tasks));
 #if defined(FLASHNCE_HAVE_OPENMP)
   if (threads > 1) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(monotonic : dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t)
       body(t, pl.scratch[omp_get_thread_num()]);
     return;
@@ -759,13 +933,22 @@ fnceStatus_t forward(const Problem& pr, float* loss, float* row_lse, float* col_
   prepare_norms(pr, pl.A);
   prepare_norms(pr, pl.B);
 
-  const int64_t row_tasks = blocks(n), col_tasks = sym ? blocks(m) : 0;
-  run_tasks(pl, row_tasks + col_tasks, [&](int64_t t, Scratch& sc) {
-    if (t < row_tasks)
-      forward_task(pl, pl.A, pl.B, t * kRows, sc);
-    else
-      forward_task(pl, pl.B, pl.A, (t - row_tasks) * kRows, sc);
-  });
+  // One sweep: the row tasks also merge the column statistics (SYMMETRIC), in task order.
+  if (sym) {
+    std::fill(pl.B.pos_sum, pl.B.pos_sum + m, 0.0);
+    std::fill(pl.B.run_max, pl.B.run_max + m, -kInf);
+    std::fill(pl.B.run_sum, pl.B.run_sum + m, 0.0);
+    std::fill(pl.B.run_nan, pl.B.run_nan + m, uint8_t(0));
+    for (int64_t j = 0; j < (m + kCols - 1) / kCols; ++j)
+      new (&pl.turns[j]) std::atomic<int64_t>(0);
+  }
+  run_tasks(pl, blocks(n),
+            [&](int64_t t, Scratch& sc) { forward_task(pl, pl.A, pl.B, t, sym, sc); });
+  if (sym)
+    for (int64_t j = 0; j < m; ++j)
+      pl.B.lse[j] = pl.B.run_nan[j]            ? kNaN
+                    : pl.B.run_max[j] == -kInf ? -kInf
+                                               : pl.B.run_max[j] + std::log(pl.B.run_sum[j]);
 
   // Losses in double, in line order (as the reference).
   const bool negatives = p.normalizer == FNCE_NORMALIZER_NEGATIVES;
@@ -876,7 +1059,39 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     }
   }
 
-  // Which sweeps: rows for grad_a (and grad_logit_scale when no gradient asks for a sweep),
+  // f32 with separate operands and both gradients: one sweep (backward_task_one_pass).
+  if (!pr.self_mode && p.dtype == FNCE_F32 && grad_a && grad_b && pl.A.direct && pl.B.direct) {
+    float* gb = static_cast<float*>(grad_b);
+    std::fill(gb, gb + m * d, 0.0f);
+    std::fill(pl.B.rs_acc, pl.B.rs_acc + m, 0.0);
+    std::fill(pl.B.gs_acc, pl.B.gs_acc + m, 0.0);
+    for (int64_t j = 0; j < (m + kCols - 1) / kCols; ++j)
+      new (&pl.turns[j]) std::atomic<int64_t>(0);
+    bool any_other = false;
+    for (int64_t j = 0; j < m && !any_other; ++j)
+      any_other = pl.B.active[j] != 0.0f;
+    const int64_t tasks = blocks(n);
+    run_tasks(pl, tasks, [&](int64_t t, Scratch& sc) {
+      pl.task_scale[t] = backward_task_one_pass(pl, t, grad_a, gb, any_other, sc);
+    });
+    // grad_b from its accumulated G''^T X and column sums, in place, block by block.
+    run_tasks(pl, blocks(m), [&](int64_t t, Scratch&) {
+      const int64_t j0 = t * kRows;
+      const int rows = static_cast<int>(std::min<int64_t>(kRows, m - j0));
+      const float* y = static_cast<const float*>(pl.B.x) + j0 * pl.B.ld;
+      store_gradient_rows(p, pl.B, j0, rows, y, static_cast<int>(pl.B.ld), gb + j0 * d, d,
+                          pl.B.rs_acc + j0, pl.B.gs_acc + j0, grad_b);
+    });
+    if (grad_logit_scale) {
+      double total = 0.0;
+      for (int64_t t = 0; t < tasks; ++t)
+        total += pl.task_scale[t];
+      *grad_logit_scale = static_cast<float>(total);
+    }
+    return FNCE_SUCCESS;
+  }
+
+  // Otherwise sweeps: rows for grad_a (and grad_logit_scale when no gradient asks for a sweep),
   // columns for grad_b; self mode runs both orientations into grad_a in one task.
   const bool rows_needed = grad_a || !grad_b;
   const bool cols_needed = grad_b != nullptr;
@@ -888,8 +1103,7 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     if (t < row_tasks)
       pl.task_scale[t] = backward_task(pl, row_sweep, row_sweeps, t * kRows, grad_a, sc);
     else
-      pl.task_scale[t] =
-          backward_task(pl, col_sweep, 1, (t - row_tasks) * kRows, grad_b, sc);
+      pl.task_scale[t] = backward_task(pl, col_sweep, 1, (t - row_tasks) * kRows, grad_b, sc);
   });
   if (grad_logit_scale) { // Σ G sim from one orientation, in task order
     double total = 0.0;

@@ -13,14 +13,16 @@
 #include <algorithm>
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(FLASHNCE_NO_CLONES)
-#define FLASHNCE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define FLASHNCE_CLONES                                                                            \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FLASHNCE_CLONES
 #endif
 
 #if defined(FLASHNCE_HAVE_BLAS)
 // The CBLAS entry point (OpenBLAS, Netlib CBLAS, BLIS, MKL all export it), declared here so that
-// the build needs no vendor header.  Enumerators from cblas.h: RowMajor 101, NoTrans 111, Trans 112.
+// the build needs no vendor header.  Enumerators from cblas.h: RowMajor 101, NoTrans 111, Trans
+// 112.
 extern "C" void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
                             const float* a, int lda, const float* b, int ldb, float beta, float* c,
                             int ldc);
@@ -91,6 +93,24 @@ void builtin_gemm_ab_accumulate(int m, int n, int k, const float* a, int lda, co
   }
 }
 
+FLASHNCE_CLONES
+void builtin_gemm_atb_accumulate(int m, int n, int k, const float* a, int lda, const float* b,
+                                 int ldb, float* c, int ldc) {
+  // C row i += Σ_q A[q][i] . B row q: the same broadcast-times-row update, A read down a column.
+  for (int j0 = 0; j0 < n; j0 += kPackWidth) {
+    const int nb = std::min(kPackWidth, n - j0);
+    for (int i = 0; i < m; ++i) {
+      float* __restrict crow = c + static_cast<long>(i) * ldc + j0;
+      for (int q = 0; q < k; ++q) {
+        const float av = a[static_cast<long>(q) * lda + i];
+        const float* __restrict brow = b + static_cast<long>(q) * ldb + j0;
+        for (int j = 0; j < nb; ++j)
+          crow[j] += av * brow[j];
+      }
+    }
+  }
+}
+
 void gemm_abt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float* c,
               int ldc) {
 #if defined(FLASHNCE_HAVE_BLAS)
@@ -106,6 +126,15 @@ void gemm_ab_accumulate(int m, int n, int k, const float* a, int lda, const floa
   cblas_sgemm(101, 111, 111, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 #else
   builtin_gemm_ab_accumulate(m, n, k, a, lda, b, ldb, c, ldc);
+#endif
+}
+
+void gemm_atb_accumulate(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                         float* c, int ldc) {
+#if defined(FLASHNCE_HAVE_BLAS)
+  cblas_sgemm(101, 112, 111, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
+#else
+  builtin_gemm_atb_accumulate(m, n, k, a, lda, b, ldb, c, ldc);
 #endif
 }
 

@@ -14,6 +14,10 @@ void gemm_abt(int m, int n, int k, const float* a, int lda, const float* b, int 
 void gemm_ab_accumulate(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
                         float* c, int ldc);
 
+// C (m x n, ldc) += A^T . B, A being k x m (lda), B k x n (ldb): the column side's G^T . X.
+void gemm_atb_accumulate(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                         float* c, int ldc);
+
 // "OpenBLAS" (or the BLAS CMake found), or "built-in" for the fallback loops.
 const char* gemm_library();
 
@@ -22,6 +26,8 @@ void builtin_gemm_abt(int m, int n, int k, const float* a, int lda, const float*
                       float* c, int ldc);
 void builtin_gemm_ab_accumulate(int m, int n, int k, const float* a, int lda, const float* b,
                                 int ldb, float* c, int ldc);
+void builtin_gemm_atb_accumulate(int m, int n, int k, const float* a, int lda, const float* b,
+                                 int ldb, float* c, int ldc);
 
 } // namespace host_backend
 } // namespace flashnce

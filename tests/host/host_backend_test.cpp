@@ -179,9 +179,9 @@ TEST(HostBackend, WorkspaceIsLinearAndFewerThreadsFitLess) {
   set_threads(4);
   std::vector<float> loss(2000, -1.0f), row(1000, -1.0f), col(1000, -1.0f);
   std::vector<uint8_t> ws(forward_one);
-  EXPECT_EQ(fnceForward(&pr.p, loss.data(), row.data(), col.data(), ws.data(), forward_one - 1,
-                        nullptr),
-            FNCE_ERROR_WORKSPACE_TOO_SMALL);
+  EXPECT_EQ(
+      fnceForward(&pr.p, loss.data(), row.data(), col.data(), ws.data(), forward_one - 1, nullptr),
+      FNCE_ERROR_WORKSPACE_TOO_SMALL);
   const std::string msg = fnceGetLastErrorMessage();
   EXPECT_NE(msg.find(std::to_string(forward_one - 1)), std::string::npos) << msg;
   EXPECT_NE(msg.find(std::to_string(forward_one)), std::string::npos) << msg;
