@@ -784,8 +784,8 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
   return scale_sum;
 }
 
-// One-pass backward (f32, separate operands, both gradients asked for): row task `task` computes
-// each block's G once.  grad_a's rows stay in the task (sc.grad); grad_b's block receives
+// One-pass backward (f32, separate operands; grad_a, grad_b each optional): row task `task`
+// computes each block's G once.  grad_a's rows stay in the task (sc.grad); grad_b's block receives
 // G''^T . X (G'' = G, COSINE: G / |x|) directly in the f32 output, and the columns' Σ G sim and
 // Σ G their block sums, in task order at the block's turnstile.  6 n m d flops instead of the
 // two sweeps' 8.
@@ -811,8 +811,10 @@ double backward_task_one_pass(const Plan& pl, int64_t task, void* grad_a, float*
   for (int64_t c0 = 0; c0 < other.count; c0 += kCols) {
     std::atomic<int64_t>& turn = pl.turns[c0 / kCols];
     if (!any_own && !any_other) { // G is 0 on this block: nothing to add, but pass the turn
-      wait_turn(turn, task);
-      pass_turn(turn, task);
+      if (grad_b) {
+        wait_turn(turn, task);
+        pass_turn(turn, task);
+      }
       continue;
     }
     const int live = static_cast<int>(std::min<int64_t>(kCols, other.count - c0));
@@ -833,17 +835,21 @@ double backward_task_one_pass(const Plan& pl, int64_t task, void* grad_a, float*
       sc.gs[r] += gsb;
       scale_sum += rsb;
     }
-    gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
-    const float* g_cols = p.similarity == FNCE_SIM_COSINE ? sc.logits2 : sc.logits;
-    wait_turn(turn, task);
-    gemm_atb_accumulate(live, d, rows, g_cols, kCols, x, ldx, grad_b + c0 * int64_t(d), d);
-    for (int c = 0; c < live; ++c) {
-      other.rs_acc[c0 + c] += sc.col_a[c];
-      other.gs_acc[c0 + c] += sc.col_b[c];
+    if (grad_a)
+      gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
+    if (grad_b) {
+      const float* g_cols = p.similarity == FNCE_SIM_COSINE ? sc.logits2 : sc.logits;
+      wait_turn(turn, task);
+      gemm_atb_accumulate(live, d, rows, g_cols, kCols, x, ldx, grad_b + c0 * int64_t(d), d);
+      for (int c = 0; c < live; ++c) {
+        other.rs_acc[c0 + c] += sc.col_a[c];
+        other.gs_acc[c0 + c] += sc.col_b[c];
+      }
+      pass_turn(turn, task);
     }
-    pass_turn(turn, task);
   }
-  store_gradient_rows(p, own, r0, rows, x, ldx, sc.grad, d, sc.rs, sc.gs, grad_a);
+  if (grad_a)
+    store_gradient_rows(p, own, r0, rows, x, ldx, sc.grad, d, sc.rs, sc.gs, grad_a);
   return scale_sum;
 }
 
@@ -1060,9 +1066,13 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
   }
 
   // f32 with separate operands and both gradients: one sweep (backward_task_one_pass).
-  if (!pr.self_mode && p.dtype == FNCE_F32 && grad_a && grad_b && pl.A.direct && pl.B.direct) {
+  // The path never depends on which outputs are asked for, so that each output is bitwise the same
+  // whatever else is asked (an output not asked for only skips its GEMMs); grad_logit_scale always
+  // sums the row tasks' Σ G sim in task order.
+  if (!pr.self_mode && p.dtype == FNCE_F32 && pl.A.direct && pl.B.direct) {
     float* gb = static_cast<float*>(grad_b);
-    std::fill(gb, gb + m * d, 0.0f);
+    if (gb)
+      std::fill(gb, gb + m * d, 0.0f);
     std::fill(pl.B.rs_acc, pl.B.rs_acc + m, 0.0);
     std::fill(pl.B.gs_acc, pl.B.gs_acc + m, 0.0);
     for (int64_t j = 0; j < (m + kCols - 1) / kCols; ++j)
@@ -1075,7 +1085,7 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
       pl.task_scale[t] = backward_task_one_pass(pl, t, grad_a, gb, any_other, sc);
     });
     // grad_b from its accumulated G''^T X and column sums, in place, block by block.
-    run_tasks(pl, blocks(m), [&](int64_t t, Scratch&) {
+    run_tasks(pl, gb ? blocks(m) : 0, [&](int64_t t, Scratch&) {
       const int64_t j0 = t * kRows;
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - j0));
       const float* y = static_cast<const float*>(pl.B.x) + j0 * pl.B.ld;
@@ -1091,9 +1101,9 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     return FNCE_SUCCESS;
   }
 
-  // Otherwise sweeps: rows for grad_a (and grad_logit_scale when no gradient asks for a sweep),
-  // columns for grad_b; self mode runs both orientations into grad_a in one task.
-  const bool rows_needed = grad_a || !grad_b;
+  // Otherwise sweeps: rows for grad_a and grad_logit_scale, columns for grad_b; self mode runs
+  // both orientations into grad_a in one task (grad_logit_scale from the first).
+  const bool rows_needed = grad_a || grad_logit_scale;
   const bool cols_needed = grad_b != nullptr;
   const Sweep row_sweep[2] = {{&pl.A, &pl.B}, {&pl.B, &pl.A}};
   const Sweep col_sweep[1] = {{&pl.B, &pl.A}};
@@ -1105,11 +1115,9 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     else
       pl.task_scale[t] = backward_task(pl, col_sweep, 1, (t - row_tasks) * kRows, grad_b, sc);
   });
-  if (grad_logit_scale) { // Σ G sim from one orientation, in task order
+  if (grad_logit_scale) { // Σ G sim of the row tasks, in task order
     double total = 0.0;
-    const int64_t first = rows_needed ? 0 : row_tasks;
-    const int64_t count = rows_needed ? row_tasks : col_tasks;
-    for (int64_t t = first; t < first + count; ++t)
+    for (int64_t t = 0; t < row_tasks; ++t)
       total += pl.task_scale[t];
     *grad_logit_scale = static_cast<float>(total);
   }

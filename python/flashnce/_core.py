@@ -288,8 +288,11 @@ class _NumpyAdapter:
         import numpy as np
 
         item = x.dtype.itemsize
-        strides = tuple(s // item if s % item == 0 else None for s in x.strides)
+        # A zero-size dtype (np.dtype([]), 'V0') has no element strides; the dtype checks reject it.
+        strides = tuple(s // item if item and s % item == 0 else None for s in x.strides)
         dt = "bfloat16" if x.dtype.name == "bfloat16" else np.dtype(x.dtype).name
+        if not x.dtype.isnative:  # never read big-endian bytes as native (native() converts)
+            dt = "non-native-byte-order " + dt
         ptr = x.__array_interface__["data"][0]
         return _Info(ptr, tuple(x.shape), strides, dt, "cpu", 0)
 
@@ -305,10 +308,21 @@ class _NumpyAdapter:
             return np.empty(shape, dtype=like.dtype)
         return np.empty(shape, dtype=dtype)
 
-    def as_int64(self, x):
+    def as_int64(self, x, what: str = "indices"):
         import numpy as np
 
+        x = np.asarray(x)
+        if x.dtype.kind not in "iub":
+            raise TypeError(f"flashnce: {what} must be integers, got dtype {x.dtype}")
+        if x.dtype.kind == "u" and x.size and int(x.max()) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"flashnce: {what} must fit int64, got the value {int(x.max())}"
+            )  # a cast would wrap it negative (an ignored row) instead of out of range
         return np.ascontiguousarray(x, dtype=np.int64)
+
+    def native(self, x):
+        """x itself, or a native-byte-order copy of a big-endian (non-native) array."""
+        return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
 
     def scalar(self, value, like):
         import numpy as np
@@ -346,10 +360,13 @@ class _TorchAdapter:
 
         return torch.empty(shape, dtype=getattr(torch, dtype), device=like.device)
 
-    def as_int64(self, x):
+    def as_int64(self, x, what: str = "indices"):
         import torch
 
         return x.to(dtype=torch.int64).contiguous()
+
+    def native(self, x):
+        return x  # torch tensors are native byte order
 
     def scalar(self, value, like):
         import torch
@@ -436,7 +453,10 @@ class _DLPackAdapter:
             return cupy.empty(shape, dtype=dtype)
         return _C.empty(backend, list(shape), dtype)
 
-    def as_int64(self, x):
+    def native(self, x):
+        return x  # DLPack has no byte order: arrays are native
+
+    def as_int64(self, x, what: str = "indices"):
         import numpy as np
 
         if self.info(x).device == "cpu":
@@ -533,8 +553,17 @@ def _check_device(ref: _Info, info: _Info, what: str):
         )
 
 
+def _float_arg(value, what: str) -> float:
+    """A Python number as float; ValueError (not OverflowError) when it is beyond float range."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"flashnce: {what} is beyond the float range, got {value!r:.60}") from None
+
+
 def _matrix(ad, x, what: str):
     """Returns (array, info, leading stride) with a contiguous last axis, copying if needed."""
+    x = ad.native(x)
     info = ad.info(x)
     if len(info.shape) != 2:
         raise ValueError(f"flashnce: {what} must be 2-D (rows x d), got shape {info.shape}")
@@ -554,8 +583,7 @@ def _matrix(ad, x, what: str):
 
 
 def _vector(ad, x, what: str, length: int, ref: _Info, as_int64: bool):
-    if as_int64:
-        x = ad.as_int64(x)
+    x = ad.as_int64(x, what) if as_int64 else ad.native(x)
     info = ad.info(x)
     count = 1
     for s in info.shape:
@@ -619,9 +647,10 @@ def _prepare(a, b, logit_scale, cfg: LossConfig, targets, labels_a, labels_b) ->
         or type(logit_scale).__module__ == "numpy"
         and not _is_numpy(logit_scale)
     ):
-        logit_scale = ad.scalar(float(logit_scale), a)
+        logit_scale = ad.scalar(_float_arg(logit_scale, "logit_scale"), a)
     else:
         _same_framework(ad, logit_scale, "logit_scale")
+        logit_scale = ad.native(logit_scale)
     isc = ad.info(logit_scale)
     if isc.dtype != "float32":
         raise TypeError(f"flashnce: logit_scale must be float32, got {isc.dtype}")
@@ -748,7 +777,7 @@ def _run_backward(pr: _Prepared, row_lse, col_lse, grad_loss, need_a, need_b, ne
             )
         grad_loss = ad.scalar(1.0, a)
     elif isinstance(grad_loss, (int, float)):
-        grad_loss = ad.scalar(float(grad_loss), a)
+        grad_loss = ad.scalar(_float_arg(grad_loss, "grad_loss"), a)
     _same_framework(ad, grad_loss, "grad_loss")
     grad_loss, ig = _vector(ad, grad_loss, "grad_loss", pr.loss_count, ref, False)
     if ig.dtype != "float32":

@@ -38,29 +38,9 @@ def test_seed(path):
     assert harness.run_one(_read(path), tolerate_known=False) == "ok"
 
 
-# The findings in flashnce/_core.py that the regression inputs reproduce (see KNOWN in the harness).
-_REASONS = {
-    "known_zero_itemsize_dtype": (
-        ZeroDivisionError,
-        "_NumpyAdapter.info divides strides by dtype.itemsize before the dtype check: a "
-        "zero-itemsize dtype raises ZeroDivisionError, not TypeError",
-    ),
-    "known_huge_int_scale": (
-        OverflowError,
-        "float() of a Python int beyond float range (logit_scale=10**400) raises OverflowError, "
-        "not TypeError/ValueError",
-    ),
-    "known_uint64_targets_wrap": (
-        harness.ContractViolation,
-        "targets are cast to int64 unchecked: a uint64 target 2**63 (out of range, documented "
-        "to give NaN) wraps negative and the row is ignored (loss 0)",
-    ),
-    "known_non_native_byte_order": (
-        harness.ContractViolation,
-        "a '>f4' array passes the dtype check (its name is float32) and its bytes are read as "
-        "native float32: wrong loss",
-    ),
-}
+# Open findings in flashnce/_core.py that regression inputs reproduce (see KNOWN in the harness):
+# name -> (exception, reason), each an expected failure until fixed.
+_REASONS = {}  # none open: the four findings of 2026-12-03 are fixed and replay as regressions
 
 
 def _regression_params():
