@@ -230,6 +230,57 @@ TEST(HostBackend, WorkspaceIsLinearAndFewerThreadsFitLess) {
 #endif
 }
 
+// Bad input on the host backend: a status, a message naming the argument, no output written (the
+// API validates before any backend runs; these check that HOST is reached only after that).
+TEST(HostBackend, BadInputWritesNothing) {
+  Problem pr(10, 12, 4, FNCE_F32, false, 3);
+  size_t fws = 0;
+  ASSERT_EQ(fnceForwardWorkspaceSize(&pr.p, &fws), FNCE_SUCCESS);
+  std::vector<uint8_t> ws(fws);
+  struct Case {
+    const char* what;
+    void (*mutate)(fnceLossParams&);
+    fnceStatus_t status;
+  };
+  const Case cases[] = {
+      {"n", [](fnceLossParams& p) { p.n = 0; }, FNCE_ERROR_INVALID_VALUE},
+      {"a", [](fnceLossParams& p) { p.a = nullptr; }, FNCE_ERROR_INVALID_VALUE},
+      {"lda", [](fnceLossParams& p) { p.lda = 2; }, FNCE_ERROR_INVALID_VALUE},
+      {"labels_a", [](fnceLossParams& p) { p.labels_a = nullptr; }, FNCE_ERROR_INVALID_VALUE},
+      {"logit_scale", [](fnceLossParams& p) { p.logit_scale = nullptr; }, FNCE_ERROR_INVALID_VALUE},
+  };
+  for (const Case& c : cases) {
+    fnceLossParams p = pr.p;
+    c.mutate(p);
+    std::vector<float> loss(22, -3.0f), row(10, -3.0f), col(12, -3.0f);
+    EXPECT_EQ(fnceForward(&p, loss.data(), row.data(), col.data(), ws.data(), fws, nullptr),
+              c.status)
+        << c.what;
+    EXPECT_NE(std::string(fnceGetLastErrorMessage()).find(c.what), std::string::npos)
+        << c.what << ": " << fnceGetLastErrorMessage();
+    for (float x : loss)
+      ASSERT_EQ(x, -3.0f) << c.what;
+    for (float x : row)
+      ASSERT_EQ(x, -3.0f) << c.what;
+    for (float x : col)
+      ASSERT_EQ(x, -3.0f) << c.what;
+  }
+  // Backward without its LSEs, and with grad_b in self mode.
+  std::vector<float> gl(22, 1.0f), ga(40, -3.0f), gb(48, -3.0f), lse(12, 0.0f);
+  size_t bws = 0;
+  ASSERT_EQ(fnceBackwardWorkspaceSize(&pr.p, &bws), FNCE_SUCCESS);
+  std::vector<uint8_t> wb(bws);
+  EXPECT_EQ(fnceBackward(&pr.p, nullptr, lse.data(), gl.data(), ga.data(), gb.data(), nullptr,
+                         wb.data(), bws, nullptr),
+            FNCE_ERROR_INVALID_VALUE);
+  EXPECT_NE(std::string(fnceGetLastErrorMessage()).find("row_lse"), std::string::npos)
+      << fnceGetLastErrorMessage();
+  for (float x : ga)
+    ASSERT_EQ(x, -3.0f);
+  for (float x : gb)
+    ASSERT_EQ(x, -3.0f);
+}
+
 TEST(HostBackend, DepthBeyondIntIsNotSupported) {
   float x = 1.0f, scale = 1.0f;
   fnceLossParams p;
