@@ -54,7 +54,9 @@
 #include "host/dtype.h"
 #include "host/error.h"
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(FLASHNCE_NO_CLONES)
+// GCC only: Clang (14) rejects target_clones on function templates.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&         \
+    !defined(FLASHNCE_NO_CLONES)
 #define FLASHNCE_CLONES                                                                            \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -1054,7 +1056,8 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
     for (int64_t r = 0; r < sd.count; ++r) {
       const bool poisoned = s == 0 && poisoned_row(pr, r);
       const bool valid = (s == 0 || sym) && line_valid(sd, r, poisoned);
-      const double w = s == 0 ? weight(r, rows_valid) : weight(n + r, cols_valid);
+      // Only a valid line reads grad_loss (ROWS + NONE: n entries, none for the columns).
+      const double w = !valid ? 0.0 : s == 0 ? weight(r, rows_valid) : weight(n + r, cols_valid);
       const float lse = s == 0 ? row_lse[r] : (sym ? col_lse[r] : 0.0f);
       sd.active[r] = valid ? 1.0f : 0.0f;
       sd.w[r] = !valid ? 0.0f : poisoned ? kNaNF : static_cast<float>(w);

@@ -4,7 +4,7 @@
 // runs along a contiguous row of C with one broadcast A element, so each C element accumulates
 // its k products in order (the result does not depend on the vector width), and four rows of C
 // share every load of B.  gemm_abt first packs a 64-deep slice of B^T (at most 64 x 256 floats,
-// on the stack) so that this inner loop reads B contiguously too.  On x86-64 GCC/Clang builds the
+// on the stack) so that this inner loop reads B contiguously too.  On x86-64 GCC builds the
 // loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
 // (target_clones).  They reach a fraction of a tuned BLAS: they are the fallback for machines
 // without one.
@@ -12,7 +12,9 @@
 
 #include <algorithm>
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(FLASHNCE_NO_CLONES)
+// GCC only: Clang (14) rejects target_clones on function templates.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&         \
+    !defined(FLASHNCE_NO_CLONES)
 #define FLASHNCE_CLONES                                                                            \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
