@@ -422,6 +422,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<float> lse_in(size_t(n + mm) + 1, 0.0f), grad_loss_in(size_t(loss_count) + 1);
   if (fs == FNCE_SUCCESS && !row_lse.null)
     std::memcpy(lse_in.data(), row_lse.mem.data(), size_t(n) * 4);
+  // The column LSEs too (SYMMETRIC): backends that read the saved LSEs (CUDA, host) need the
+  // forward's, not zeros, for the finite-output check below to hold.
+  if (fs == FNCE_SUCCESS && symmetric && !col_lse.null)
+    std::memcpy(lse_in.data() + n, col_lse.mem.data(), size_t(mm) * 4);
   for (auto& g : grad_loss_in)
     g = float(element_value(uint8_t(8 + r.byte() % 128))); // finite, in [-2, 0)
   const bool lse_null = (out_modes & 2) != 0, gl_null = (out_modes & 8) != 0;
