@@ -54,15 +54,6 @@
 #include "host/dtype.h"
 #include "host/error.h"
 
-// GCC only: Clang (14) rejects target_clones on function templates.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&         \
-    !defined(FLASHNCE_NO_CLONES)
-#define FLASHNCE_CLONES                                                                            \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FLASHNCE_CLONES
-#endif
-
 namespace flashnce {
 namespace host_backend {
 namespace {

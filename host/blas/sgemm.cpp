@@ -9,17 +9,9 @@
 // (target_clones).  They reach a fraction of a tuned BLAS: they are the fallback for machines
 // without one.
 #include "host/blas/sgemm.h"
+#include "host/blas/vector_math.h" // FLASHNCE_CLONES
 
 #include <algorithm>
-
-// GCC only: Clang (14) rejects target_clones on function templates.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&         \
-    !defined(FLASHNCE_NO_CLONES)
-#define FLASHNCE_CLONES                                                                            \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FLASHNCE_CLONES
-#endif
 
 #if defined(FLASHNCE_HAVE_BLAS)
 // The CBLAS entry point (OpenBLAS, Netlib CBLAS, BLIS, MKL all export it), declared here so that

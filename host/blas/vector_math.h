@@ -13,6 +13,16 @@
 #include <cstring>
 #include <limits>
 
+// FLASHNCE_CLONES: the host backend's hot loops compiled for AVX-512, AVX2 and baseline x86-64,
+// picked at load time.  GCC only: Clang (14) rejects target_clones on function templates.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&         \
+    !defined(FLASHNCE_NO_CLONES)
+#define FLASHNCE_CLONES                                                                            \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FLASHNCE_CLONES
+#endif
+
 namespace flashnce {
 namespace host_backend {
 
