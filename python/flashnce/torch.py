@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from . import _core
+from . import _core, _distributed
 
 __all__ = [
     "contrastive_loss",
@@ -27,6 +27,7 @@ __all__ = [
     "NTXentLoss",
     "SupConLoss",
     "VAEPriorLoss",
+    "MoCoLoss",
 ]
 
 
@@ -182,8 +183,19 @@ def contrastive_loss(
     reduction: str = "mean",
     exclude_self: bool = False,
     allow_tf32: bool = False,
+    queue: Optional[Tensor] = None,
+    distributed: bool = False,
+    group=None,
 ) -> Tensor:
-    """Differentiable flashnce.forward for torch tensors (same options); returns the loss."""
+    """Differentiable flashnce.forward for torch tensors (same options); returns the loss.
+
+    `distributed=True` (the default process group) or `group=` (a torch.distributed process
+    group) computes this rank's share of the loss of the global batch, every rank's a and b
+    concatenated in rank order, with indices (diagonal, targets, view pairs) local to each rank's
+    shard: mean over ranks of the returned value = the global loss, and after DDP's gradient
+    averaging every parameter has the single-device global gradient (see flashnce._distributed).
+    `queue` (MoCo): extra columns appended after b, negatives for every row; distributed, each
+    rank's own copy is used as it is (never gathered)."""
     if not isinstance(a, Tensor):
         raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
     cfg, labels_a, labels_b = _core._resolve(
@@ -206,6 +218,20 @@ def contrastive_loss(
             raise ValueError(f"flashnce: {name} is on {t.device} but a is on {a.device}")
     if b is not None and b.dtype != a.dtype:
         raise TypeError(f"flashnce: b has dtype {b.dtype} but a has {a.dtype}; they must match")
+    if queue is not None:
+        if b is None:
+            raise ValueError("flashnce: queue needs b (the positive keys); self mode has none")
+        if not isinstance(queue, Tensor):
+            raise TypeError(f"flashnce.torch: queue must be a torch.Tensor, got {type(queue)!r}")
+        if queue.device != a.device or queue.dtype != a.dtype:
+            raise ValueError(
+                f"flashnce: queue is {queue.dtype} on {queue.device} but a is {a.dtype} on "
+                f"{a.device}; they must match"
+            )
+        if queue.dim() != 2 or b.dim() != 2 or queue.shape[1] != b.shape[1]:
+            raise ValueError(
+                f"flashnce: queue must be (K, d) with d = {b.shape[1]}, got {tuple(queue.shape)}"
+            )
     if targets is not None:
         targets = targets.to(torch.int64)
     if labels_a is not None:
@@ -213,15 +239,34 @@ def contrastive_loss(
     if labels_b is not None:
         labels_b = labels_b.to(torch.int64)
     scale = _scale_tensor(logit_scale, a)
+    pg = _distributed.resolve_group(distributed, group) if (distributed or group is not None) else None
+    if pg is not None:
+        return _distributed.loss(
+            LossFunction.apply, a, b, scale, cfg, targets, labels_a, labels_b, pg, extra_b=queue
+        )
+    if queue is not None:
+        b = torch.cat([b, queue])
     return LossFunction.apply(a, b, scale, targets, labels_a, labels_b, list(cfg.as_ints()))
 
 
 # ---- modules -------------------------------------------------------------------------------
 
 
-class _FixedTemperature(torch.nn.Module):
-    def __init__(self, temperature: float):
+class _Distributed(torch.nn.Module):
+    """`distributed=True` / `group=`: the loss of the global batch over a torch.distributed group,
+    this rank's share (contrastive_loss's docstring; flashnce._distributed for the convention)."""
+
+    def __init__(self, distributed: bool = False, group=None):
         super().__init__()
+        self.distributed, self.group = bool(distributed), group
+
+    def _dist(self) -> dict:
+        return dict(distributed=self.distributed, group=self.group)
+
+
+class _FixedTemperature(_Distributed):
+    def __init__(self, temperature: float, distributed: bool = False, group=None):
+        super().__init__(distributed, group)
         if not temperature > 0:
             raise ValueError(f"flashnce: temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
@@ -246,8 +291,10 @@ class InfoNCELoss(_FixedTemperature):
         reduction: str = "mean",
         normalizer: str = "all",
         allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
     ):
-        super().__init__(temperature)
+        super().__init__(temperature, distributed, group)
         self.similarity, self.reduction = similarity, reduction
         self.normalizer, self.allow_tf32 = normalizer, allow_tf32
 
@@ -265,14 +312,16 @@ class InfoNCELoss(_FixedTemperature):
             normalizer=self.normalizer,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
+            **self._dist(),
         )
 
 
-class ClipLoss(torch.nn.Module):
+class ClipLoss(_Distributed):
     """CLIP's symmetric loss with a learnable temperature.
 
     `logit_scale` is a parameter holding log(1/temperature), as in CLIP/OpenCLIP; the scale used
-    is exp(logit_scale), clamped to `max_logit_scale` (100 in CLIP) when that is not None.
+    is exp(min(logit_scale, log(max_logit_scale))) (max 100 in CLIP; None: no bound), so the
+    gradient reaches logit_scale everywhere inside the bound, the bound included.
     Cosine similarity by default, so the embeddings need no normalising first."""
 
     def __init__(
@@ -284,10 +333,14 @@ class ClipLoss(torch.nn.Module):
         similarity: str = "cosine",
         reduction: str = "mean",
         allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
     ):
-        super().__init__()
+        super().__init__(distributed, group)
         if not init_temperature > 0:
             raise ValueError(f"flashnce: init_temperature must be > 0, got {init_temperature}")
+        if max_logit_scale is not None and not max_logit_scale > 0:
+            raise ValueError(f"flashnce: max_logit_scale must be > 0 or None, got {max_logit_scale}")
         value = torch.tensor(math.log(1.0 / init_temperature), dtype=torch.float32)
         if learnable:
             self.logit_scale = torch.nn.Parameter(value)
@@ -297,10 +350,17 @@ class ClipLoss(torch.nn.Module):
         self.similarity, self.reduction, self.allow_tf32 = similarity, reduction, allow_tf32
 
     def scale(self) -> Tensor:
-        s = self.logit_scale.exp()
+        # Clamped in the log domain: logit_scale = log(100) (init_temperature = 0.01) is inside the
+        # range and keeps its gradient, where exp() first then clamp(100) would cut it (exp(log
+        # 100) in f32 is above 100).  Beyond the bound the gradient is 0, as with open_clip's
+        # clamp of the parameter in its training loop.
+        # Not torch.clamp: its gradient is 0 at the bound itself (and it compares with the double
+        # log 100, below f32(log 100)); the bound here is rounded to the parameter's dtype.
+        ls = self.logit_scale
         if self.max_logit_scale is not None:
-            s = s.clamp(max=self.max_logit_scale)
-        return s
+            bound = float(torch.tensor(math.log(self.max_logit_scale), dtype=torch.float32))
+            ls = torch.where(ls > bound, bound, ls)  # a host scalar: no device copy
+        return ls.exp()
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         return contrastive_loss(
@@ -311,6 +371,7 @@ class ClipLoss(torch.nn.Module):
             similarity=self.similarity,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
+            **self._dist(),
         )
 
 
@@ -319,9 +380,15 @@ class NTXentLoss(_FixedTemperature):
     cosine similarity, each view's positive is its other view, self-similarity excluded."""
 
     def __init__(
-        self, temperature: float = 0.5, *, reduction: str = "mean", allow_tf32: bool = False
+        self,
+        temperature: float = 0.5,
+        *,
+        reduction: str = "mean",
+        allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
     ):
-        super().__init__(temperature)
+        super().__init__(temperature, distributed, group)
         self.reduction, self.allow_tf32 = reduction, allow_tf32
 
     def forward(self, z1: Tensor, z2: Optional[Tensor] = None) -> Tensor:
@@ -333,6 +400,7 @@ class NTXentLoss(_FixedTemperature):
             loss="nt_xent",
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
+            **self._dist(),
         )
 
 
@@ -342,9 +410,15 @@ class SupConLoss(_FixedTemperature):
     labels repeated).  Cosine similarity, positives share a label, self excluded."""
 
     def __init__(
-        self, temperature: float = 0.07, *, reduction: str = "mean", allow_tf32: bool = False
+        self,
+        temperature: float = 0.07,
+        *,
+        reduction: str = "mean",
+        allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
     ):
-        super().__init__(temperature)
+        super().__init__(temperature, distributed, group)
         self.reduction, self.allow_tf32 = reduction, allow_tf32
 
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
@@ -360,23 +434,61 @@ class SupConLoss(_FixedTemperature):
             labels=labels,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
+            **self._dist(),
         )
 
 
-class VAEPriorLoss(torch.nn.Module):
+class VAEPriorLoss(_Distributed):
     """The VAE-prior form of InfoNCE: loss(z, z_prior) with a Gaussian prior similarity
     -||z_i - z'_j||^2 at scale 1/(2 sigma^2), normaliser over the negatives only (with the
     log|Z| constant), so that -loss estimates f(z, z') - log E_q e^{f(z, z'')}."""
 
-    def __init__(self, sigma: float = 1.0, *, reduction: str = "mean"):
-        super().__init__()
+    def __init__(
+        self, sigma: float = 1.0, *, reduction: str = "mean", distributed: bool = False, group=None
+    ):
+        super().__init__(distributed, group)
         if not sigma > 0:
             raise ValueError(f"flashnce: sigma must be > 0, got {sigma}")
         self.sigma, self.reduction = float(sigma), reduction
 
     def forward(self, z: Tensor, z_prior: Tensor) -> Tensor:
         scale = torch.tensor(1.0 / (2.0 * self.sigma**2), dtype=torch.float32, device=z.device)
-        return contrastive_loss(z, z_prior, scale, loss="vae_prior", reduction=self.reduction)
+        return contrastive_loss(
+            z, z_prior, scale, loss="vae_prior", reduction=self.reduction, **self._dist()
+        )
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}"
+
+
+class MoCoLoss(_FixedTemperature):
+    """MoCo's InfoNCE: loss(query, keys, queue=None) with key i the positive of query i and every
+    other key plus the queue (K, d) as negatives (MoCo v3 counts the in-batch keys; v1/v2 with a
+    queue, the queue's negatives).  Cosine similarity; keys normally come from the momentum
+    encoder without gradient.  The queue is passed in: enqueueing (e.g. the gathered keys after
+    the step) is the caller's.  Distributed: every rank's keys are gathered (MoCo v3's
+    concat_all_gather), the queue is each rank's own copy.  Temperature 0.2 (MoCo v2/v3)."""
+
+    def __init__(
+        self,
+        temperature: float = 0.2,
+        *,
+        reduction: str = "mean",
+        allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
+    ):
+        super().__init__(temperature, distributed, group)
+        self.reduction, self.allow_tf32 = reduction, allow_tf32
+
+    def forward(self, query: Tensor, keys: Tensor, queue: Optional[Tensor] = None) -> Tensor:
+        return contrastive_loss(
+            query,
+            keys,
+            self._scale(query),
+            loss="moco",
+            queue=queue,
+            reduction=self.reduction,
+            allow_tf32=self.allow_tf32,
+            **self._dist(),
+        )

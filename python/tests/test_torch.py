@@ -139,6 +139,44 @@ def test_clip_loss_clamp_stops_scale_gradient():
     assert not any(p.requires_grad for p in fixed.parameters())
 
 
+def test_clip_loss_gradient_flows_at_the_bound():
+    # init_temperature 0.01: logit_scale = log(100) is the bound itself; the gradient must flow
+    # (exp first, then clamp(100) cut it: exp(log 100) in f32 is above 100).
+    torch.manual_seed(13)
+    img, txt = torch.randn(6, 4), torch.randn(6, 4)
+    fn = ft.ClipLoss(init_temperature=0.01, max_logit_scale=100.0)
+    fn(img, txt).backward()
+    ls = torch.tensor(math.log(100.0), dtype=torch.float64, requires_grad=True)
+    plain_clip(_leaf(img), _leaf(txt), ls.exp()).backward()
+    assert float(fn.logit_scale.grad) != 0.0
+    _close(fn.logit_scale.grad, ls.grad, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="max_logit_scale"):
+        ft.ClipLoss(max_logit_scale=0.0)
+    assert ft.ClipLoss(init_temperature=1e-4, max_logit_scale=None).scale().item() > 9999.0
+
+
+def test_moco_loss_module_with_queue():
+    torch.manual_seed(14)
+    q, k, queue = torch.randn(4, 5), torch.randn(4, 5), torch.randn(6, 5)
+    qa = q.clone().requires_grad_()
+    loss = ft.MoCoLoss(temperature=0.2)(qa, k, queue)
+    loss.backward()
+    qr = _leaf(q)
+    logits = F.normalize(qr, dim=1) @ F.normalize(torch.cat([k, queue]).double(), dim=1).T / 0.2
+    want = F.cross_entropy(logits, torch.arange(4))
+    want.backward()
+    _close(loss, want)
+    _close(qa.grad, qr.grad)
+    _close(ft.MoCoLoss(temperature=0.2)(q, k), F.cross_entropy(  # no queue: in-batch keys only
+        F.normalize(q.double(), dim=1) @ F.normalize(k.double(), dim=1).T / 0.2, torch.arange(4)))
+    with pytest.raises(ValueError, match="queue must be"):
+        ft.MoCoLoss()(q, k, torch.randn(6, 4))
+    with pytest.raises(ValueError, match="queue is"):
+        ft.MoCoLoss()(q, k, queue.double())
+    with pytest.raises(ValueError, match="queue needs b"):
+        ft.contrastive_loss(q, None, 1.0, loss="nt_xent", queue=queue)
+
+
 def test_nt_xent_loss_module():
     torch.manual_seed(4)
     z1, z2 = torch.randn(5, 4), torch.randn(5, 4)
