@@ -8,6 +8,7 @@ The same cases run on NCCL when two or more GPUs exist."""
 
 import math
 import os
+import pathlib
 import tempfile
 
 import pytest
@@ -161,6 +162,49 @@ def _global_weights(c, loss):
         return w_rows
     return torch.cat([w_rows, torch.cat([w[n:] for w, n in zip(per_rank, rows)])])
 
+# The python/README.md data-parallel example, verbatim (test_readme_ddp_example_*).
+README_DDP = """\
+import torch
+from flashnce.torch import ClipLoss
+
+
+class CLIP(torch.nn.Module):  # the loss inside the model: DDP averages logit_scale's gradient too
+    def __init__(self, distributed: bool):
+        super().__init__()
+        self.image, self.text = torch.nn.Linear(64, 32), torch.nn.Linear(48, 32)  # the encoders
+        self.loss = ClipLoss(init_temperature=0.07, distributed=distributed)
+
+    def forward(self, images, texts):  # this rank's rows against every rank's columns
+        return self.loss(self.image(images), self.text(texts))
+
+
+# in each of the W processes, after torch.distributed.init_process_group("nccl" or "gloo"):
+model = torch.nn.parallel.DistributedDataParallel(CLIP(distributed=True))
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+loss = model(images, texts)  # this rank's batch; the mean over ranks is the global batch's loss
+loss.backward()  # every parameter gets the gradient of the global batch's loss
+opt.step()
+"""
+README_BATCH = 8  # rows per rank in the example's test
+
+
+def _readme_batch(world):
+    g = torch.Generator().manual_seed(3)
+    return (torch.randn(README_BATCH * world, 64, generator=g),
+            torch.randn(README_BATCH * world, 48, generator=g))
+
+
+def _readme_rank(world, rank):
+    x, y = _readme_batch(world)
+    rows = slice(README_BATCH * rank, README_BATCH * (rank + 1))
+    torch.manual_seed(0)  # the same initial model on every rank (DDP broadcasts rank 0's anyway)
+    scope = dict(images=x[rows], texts=y[rows])
+    # The gradients are recorded before opt.step() moves the parameters.
+    record = "grads = [p.grad.clone() for p in model.parameters()]\nopt.step()"
+    exec(compile(README_DDP.replace("opt.step()", record), "README", "exec"), scope)
+    return dict(loss=scope["loss"].detach(), grads=scope["grads"])
+
+
 
 def _ddp_rank(world, rank):
     """A two-tower linear model under DDP with ClipLoss(distributed=True): parameter gradients."""
@@ -201,6 +245,7 @@ def _worker(rank, world, init_file, out_dir, backend):
         if backend == "gloo":
             results["_ddp"] = _ddp_rank(world, rank)
             results["_errors"] = _error_cases(world, rank)
+            results["_readme"] = _readme_rank(world, rank)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -302,3 +347,23 @@ def test_distributed_needs_an_initialised_group():
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(RuntimeError, match="init_process_group"):
         ft.contrastive_loss(torch.randn(2, 3), torch.randn(2, 3), 1.0, distributed=True)
+
+
+def test_readme_ddp_example_is_in_the_readme_verbatim():
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "```python\n" + README_DDP + "```" in text
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_readme_ddp_example_matches_one_process(world):
+    ranks = [r["_readme"] for r in _spawn(world)]
+    scope = {}
+    exec(compile(README_DDP.split("# in each of the W")[0], "README", "exec"), scope)
+    torch.manual_seed(0)
+    model = scope["CLIP"](distributed=False)
+    loss = model(*_readme_batch(world))
+    loss.backward()
+    _close(torch.stack([r["loss"] for r in ranks]).mean(), loss.detach(), "loss")
+    for r in ranks:
+        for got, p in zip(r["grads"], model.parameters()):
+            _close(got, p.grad, "parameter gradient")
