@@ -28,6 +28,7 @@ __all__ = [
     "SupConLoss",
     "VAEPriorLoss",
     "MoCoLoss",
+    "DCLLoss",
 ]
 
 
@@ -184,6 +185,7 @@ def contrastive_loss(
     exclude_self: bool = False,
     allow_tf32: bool = False,
     queue: Optional[Tensor] = None,
+    ignore_index: Optional[int] = None,
     distributed: bool = False,
     group=None,
 ) -> Tensor:
@@ -195,7 +197,9 @@ def contrastive_loss(
     shard: mean over ranks of the returned value = the global loss, and after DDP's gradient
     averaging every parameter has the single-device global gradient (see flashnce._distributed).
     `queue` (MoCo): extra columns appended after b, negatives for every row; distributed, each
-    rank's own copy is used as it is (never gathered)."""
+    rank's own copy is used as it is (never gathered).
+    `ignore_index` (torch's cross_entropy argument): rows whose target equals it are ignored, as
+    negative targets always are; it may be non-negative (e.g. 0 for a padding class)."""
     if not isinstance(a, Tensor):
         raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
     cfg, labels_a, labels_b = _core._resolve(
@@ -232,8 +236,13 @@ def contrastive_loss(
             raise ValueError(
                 f"flashnce: queue must be (K, d) with d = {b.shape[1]}, got {tuple(queue.shape)}"
             )
+    if ignore_index is not None and (isinstance(ignore_index, bool) or
+                                     not isinstance(ignore_index, int)):
+        raise TypeError(f"flashnce: ignore_index must be an int or None, got {ignore_index!r}")
     if targets is not None:
         targets = targets.to(torch.int64)
+        if ignore_index is not None:
+            targets = torch.where(targets == ignore_index, torch.full_like(targets, -1), targets)
     if labels_a is not None:
         labels_a = labels_a.to(torch.int64)
     if labels_b is not None:
@@ -281,7 +290,10 @@ class _FixedTemperature(_Distributed):
 class InfoNCELoss(_FixedTemperature):
     """InfoNCE / cross-entropy over query-key logits: loss(query, keys) with key i the positive of
     query i (needs n <= m: extra keys are negatives), or `targets` (key index per query), or
-    `labels=(query_labels, key_labels)`.  Equals F.cross_entropy(query @ keys.T / T, targets)."""
+    `labels=(query_labels, key_labels)`.  Equals F.cross_entropy(query @ keys.T / T, targets,
+    ignore_index=ignore_index).  `normalizer="negatives"`: the positives leave the normaliser
+    (the VAE-prior / DCL form); `exclude_self`: key i is never a candidate of query i (queries and
+    keys the same set)."""
 
     def __init__(
         self,
@@ -290,6 +302,8 @@ class InfoNCELoss(_FixedTemperature):
         similarity: str = "dot",
         reduction: str = "mean",
         normalizer: str = "all",
+        exclude_self: bool = False,
+        ignore_index: Optional[int] = None,
         allow_tf32: bool = False,
         distributed: bool = False,
         group=None,
@@ -297,6 +311,7 @@ class InfoNCELoss(_FixedTemperature):
         super().__init__(temperature, distributed, group)
         self.similarity, self.reduction = similarity, reduction
         self.normalizer, self.allow_tf32 = normalizer, allow_tf32
+        self.exclude_self, self.ignore_index = bool(exclude_self), ignore_index
 
     def forward(
         self, query: Tensor, keys: Tensor, targets: Optional[Tensor] = None, labels=None
@@ -310,6 +325,8 @@ class InfoNCELoss(_FixedTemperature):
             targets=targets,
             labels=labels,
             normalizer=self.normalizer,
+            exclude_self=self.exclude_self,
+            ignore_index=self.ignore_index,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
             **self._dist(),
@@ -332,11 +349,13 @@ class ClipLoss(_Distributed):
         max_logit_scale: Optional[float] = 100.0,
         similarity: str = "cosine",
         reduction: str = "mean",
+        normalizer: str = "all",
         allow_tf32: bool = False,
         distributed: bool = False,
         group=None,
     ):
         super().__init__(distributed, group)
+        self.normalizer = normalizer
         if not init_temperature > 0:
             raise ValueError(f"flashnce: init_temperature must be > 0, got {init_temperature}")
         if max_logit_scale is not None and not max_logit_scale > 0:
@@ -369,6 +388,7 @@ class ClipLoss(_Distributed):
             self.scale().to(image.device),
             loss="clip",
             similarity=self.similarity,
+            normalizer=self.normalizer,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
             **self._dist(),
@@ -377,19 +397,21 @@ class ClipLoss(_Distributed):
 
 class NTXentLoss(_FixedTemperature):
     """SimCLR's NT-Xent: loss(z1, z2) for two views of a batch (or loss(z) with z = [z1; z2]):
-    cosine similarity, each view's positive is its other view, self-similarity excluded."""
+    cosine similarity, each view's positive is its other view, self-similarity excluded.
+    `normalizer="negatives"` drops the positive from the normaliser (DCLLoss)."""
 
     def __init__(
         self,
         temperature: float = 0.5,
         *,
         reduction: str = "mean",
+        normalizer: str = "all",
         allow_tf32: bool = False,
         distributed: bool = False,
         group=None,
     ):
         super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32 = reduction, allow_tf32
+        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
 
     def forward(self, z1: Tensor, z2: Optional[Tensor] = None) -> Tensor:
         z = z1 if z2 is None else torch.cat([z1, z2], dim=0)
@@ -398,44 +420,93 @@ class NTXentLoss(_FixedTemperature):
             None,
             self._scale(z),
             loss="nt_xent",
+            normalizer=self.normalizer,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
             **self._dist(),
         )
 
 
-class SupConLoss(_FixedTemperature):
-    """Supervised contrastive loss (Khosla et al., L_out): loss(features, labels) with features
-    (n, d), or (batch, views, d) as in the reference implementation (views stacked view-major,
-    labels repeated).  Cosine similarity, positives share a label, self excluded."""
+class DCLLoss(NTXentLoss):
+    """Decoupled contrastive learning (Yeh et al.): NT-Xent with the positive removed from the
+    normaliser, loss_i = -s_i,pos + log mean_{negatives} e^{s_ij}.  The mean (not the sum) makes it
+    lightly's DCLLoss (without its weight function) minus log(2n - 2), with the same gradients.
+    Temperature 0.1 as lightly's."""
 
     def __init__(
         self,
-        temperature: float = 0.07,
+        temperature: float = 0.1,
         *,
         reduction: str = "mean",
         allow_tf32: bool = False,
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32 = reduction, allow_tf32
+        super().__init__(
+            temperature,
+            reduction=reduction,
+            normalizer="negatives",
+            allow_tf32=allow_tf32,
+            distributed=distributed,
+            group=group,
+        )
 
-    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
-        if features.dim() == 3:
-            views = features.shape[1]
-            features = torch.cat(torch.unbind(features, dim=1), dim=0)
-            labels = labels.repeat(views)
+
+class SupConLoss(_FixedTemperature):
+    """Supervised contrastive loss (Khosla et al., L_out): loss(features, labels) with features
+    (n, d), or (batch, views, d) as in the reference implementation (views stacked view-major,
+    labels repeated).  Cosine similarity, positives share a label, self excluded.
+    loss(features, labels, ref_emb, ref_labels) (pytorch-metric-learning's form): the anchors are
+    `features`, the candidates `ref_emb` with `ref_labels`, no self to exclude unless
+    `exclude_self=True` (ref_emb row i is anchor i's own)."""
+
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        *,
+        reduction: str = "mean",
+        normalizer: str = "all",
+        exclude_self: bool = False,
+        allow_tf32: bool = False,
+        distributed: bool = False,
+        group=None,
+    ):
+        super().__init__(temperature, distributed, group)
+        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
+        self.exclude_self = bool(exclude_self)
+
+    def forward(
+        self,
+        features: Tensor,
+        labels: Tensor,
+        ref_emb: Optional[Tensor] = None,
+        ref_labels: Optional[Tensor] = None,
+    ) -> Tensor:
+        if (ref_emb is None) != (ref_labels is None):
+            raise ValueError("flashnce: SupConLoss needs ref_emb and ref_labels together")
+        features, labels = self._flatten(features, labels)
+        if ref_emb is not None:
+            ref_emb, ref_labels = self._flatten(ref_emb, ref_labels)
         return contrastive_loss(
             features,
-            None,
+            ref_emb,
             self._scale(features),
             loss="supcon",
-            labels=labels,
+            labels=labels if ref_emb is None else (labels, ref_labels),
+            normalizer=self.normalizer,
+            exclude_self=self.exclude_self,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
             **self._dist(),
         )
+
+    @staticmethod
+    def _flatten(features: Tensor, labels: Tensor):
+        if isinstance(features, Tensor) and features.dim() == 3:
+            views = features.shape[1]
+            features = torch.cat(torch.unbind(features, dim=1), dim=0)
+            labels = labels.repeat(views)
+        return features, labels
 
 
 class VAEPriorLoss(_Distributed):
@@ -474,12 +545,13 @@ class MoCoLoss(_FixedTemperature):
         temperature: float = 0.2,
         *,
         reduction: str = "mean",
+        normalizer: str = "all",
         allow_tf32: bool = False,
         distributed: bool = False,
         group=None,
     ):
         super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32 = reduction, allow_tf32
+        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
 
     def forward(self, query: Tensor, keys: Tensor, queue: Optional[Tensor] = None) -> Tensor:
         return contrastive_loss(
@@ -488,6 +560,7 @@ class MoCoLoss(_FixedTemperature):
             self._scale(query),
             loss="moco",
             queue=queue,
+            normalizer=self.normalizer,
             reduction=self.reduction,
             allow_tf32=self.allow_tf32,
             **self._dist(),

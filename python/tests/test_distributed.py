@@ -206,6 +206,38 @@ def _readme_rank(world, rank):
 
 
 
+def _module_calls(distributed):
+    """Each module on an equal-shard batch (4 rows per rank): (name, module, inputs(x, y, lab, q))."""
+    kw = dict(distributed=distributed)
+    return [
+        ("InfoNCELoss", ft.InfoNCELoss(0.3, **kw), lambda x, y, lab, q: (x, y)),
+        ("ClipLoss", ft.ClipLoss(0.2, **kw), lambda x, y, lab, q: (x, y)),
+        ("NTXentLoss", ft.NTXentLoss(0.5, **kw), lambda x, y, lab, q: (x, y)),
+        ("DCLLoss", ft.DCLLoss(0.4, **kw), lambda x, y, lab, q: (x, y)),
+        ("SupConLoss", ft.SupConLoss(0.3, **kw), lambda x, y, lab, q: (torch.stack([x, y], 1), lab)),
+        ("VAEPriorLoss", ft.VAEPriorLoss(0.9, **kw), lambda x, y, lab, q: (x, y)),
+        ("MoCoLoss", ft.MoCoLoss(0.2, **kw), lambda x, y, lab, q: (x, y, q)),
+    ]
+
+
+def _module_batch(world):
+    g = torch.Generator().manual_seed(21)
+    return (torch.randn(4 * world, D, generator=g), torch.randn(4 * world, D, generator=g),
+            torch.randint(0, 3, (4 * world,), generator=g), torch.randn(QUEUE, D, generator=g))
+
+
+def _modules_rank(world, rank):
+    x, y, lab, q = _module_batch(world)
+    rows = slice(4 * rank, 4 * rank + 4)
+    out = {}
+    for name, fn, args in _module_calls(True):
+        xa = x[rows].clone().requires_grad_()
+        loss = fn(*args(xa, y[rows], lab[rows], q))
+        loss.backward()
+        out[name] = (loss.detach(), xa.grad)
+    return out
+
+
 def _ddp_rank(world, rank):
     """A two-tower linear model under DDP with ClipLoss(distributed=True): parameter gradients."""
     g = torch.Generator().manual_seed(7)
@@ -246,6 +278,7 @@ def _worker(rank, world, init_file, out_dir, backend):
             results["_ddp"] = _ddp_rank(world, rank)
             results["_errors"] = _error_cases(world, rank)
             results["_readme"] = _readme_rank(world, rank)
+            results["_modules"] = _modules_rank(world, rank)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -333,6 +366,25 @@ def test_ddp_clip_training_step_matches_one_process(world):
             _close(got, p.grad, "parameter gradient")
         _close(r["gs"], loss_fn.logit_scale.grad, "logit_scale gradient")
     assert math.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_every_module_distributed_matches_one_process(world):
+    ranks = [r["_modules"] for r in _spawn(world)]
+    x, y, lab, q = _module_batch(world)
+    for name, fn, args in _module_calls(False):
+        xa = x.clone().requires_grad_()
+        if name == "SupConLoss":  # rank-major stacking: the same anchors in another order
+            per = [torch.stack([xa[4 * r: 4 * r + 4], y[4 * r: 4 * r + 4]], 1) for r in range(world)]
+            loss = fn(torch.cat([torch.cat(torch.unbind(p, 1)) for p in per]),
+                      torch.cat([lab[4 * r: 4 * r + 4].repeat(2) for r in range(world)]))
+        elif name in ("NTXentLoss", "DCLLoss"):  # view pairs as [all x; all y]
+            loss = fn(xa, y)
+        else:
+            loss = fn(*args(xa, y, lab, q))
+        loss.backward()
+        _close(torch.stack([r[name][0] for r in ranks]).mean(), loss.detach(), f"{name} loss")
+        _close(torch.cat([r[name][1] for r in ranks]) / world, xa.grad, f"{name} grad")
 
 
 def test_bad_shards_fail_on_every_rank():

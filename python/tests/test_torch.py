@@ -177,6 +177,83 @@ def test_moco_loss_module_with_queue():
         ft.contrastive_loss(q, None, 1.0, loss="nt_xent", queue=queue)
 
 
+@pytest.mark.parametrize("ignore_index", [0, -100, 3])
+def test_ignore_index_as_torch(ignore_index):
+    torch.manual_seed(15)
+    q, k = torch.randn(6, 4), torch.randn(5, 4)
+    t = torch.tensor([0, 3, 4, 0, 1, 2])
+    if ignore_index == -100:
+        t[2] = -100
+    qa = q.clone().requires_grad_()
+    loss = ft.InfoNCELoss(temperature=0.5, ignore_index=ignore_index)(qa, k, targets=t)
+    loss.backward()
+    qr = _leaf(q)
+    want = F.cross_entropy(2.0 * qr @ k.double().T, t, ignore_index=ignore_index)
+    want.backward()
+    _close(loss, want)
+    _close(qa.grad, qr.grad)
+    with pytest.raises(TypeError, match="ignore_index"):
+        ft.contrastive_loss(q, k, 1.0, targets=t, ignore_index=0.5)
+
+
+def test_dcl_loss_is_lightly_dcl_minus_log_2n_minus_2():
+    torch.manual_seed(16)
+    n = 5
+    z1, z2 = torch.randn(n, 4), torch.randn(n, 4)
+    a1, a2 = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+    loss = ft.DCLLoss(temperature=0.1)(a1, a2)
+    loss.backward()
+    r1, r2 = _leaf(z1), _leaf(z2)
+    z = F.normalize(torch.cat([r1, r2]), dim=1)
+    s = z @ z.T / 0.1
+    partner = (torch.arange(2 * n) + n) % (2 * n)
+    neg = torch.ones(2 * n, 2 * n, dtype=torch.bool)
+    neg[torch.arange(2 * n), torch.arange(2 * n)] = False
+    neg[torch.arange(2 * n), partner] = False
+    # lightly's DCLLoss (weight_fn None): -s_pos + log sum over negatives, both views, mean.
+    lightly = (torch.logsumexp(s.masked_fill(~neg, float("-inf")), dim=1)
+               - s[torch.arange(2 * n), partner]).mean()
+    want = lightly - math.log(2 * n - 2)
+    want.backward()
+    _close(loss, want)
+    _close(a1.grad, r1.grad)
+    _close(a2.grad, r2.grad)
+    _close(ft.NTXentLoss(temperature=0.1, normalizer="negatives")(z1, z2), want)
+
+
+def test_supcon_with_ref_emb_and_exclude_self_options():
+    torch.manual_seed(17)
+    f, lab = torch.randn(5, 4), torch.tensor([0, 1, 0, 2, 1])
+    ref, ref_lab = torch.randn(7, 4), torch.tensor([0, 0, 1, 3, 1, 2, 0])
+    fa = f.clone().requires_grad_()
+    loss = ft.SupConLoss(temperature=0.3)(fa, lab, ref_emb=ref, ref_labels=ref_lab)
+    loss.backward()
+    fr = _leaf(f)
+    s = F.normalize(fr, dim=1) @ F.normalize(ref.double(), dim=1).T / 0.3
+    log_prob = s - torch.logsumexp(s, dim=1, keepdim=True)
+    pos = lab[:, None] == ref_lab[None, :]
+    want = -((log_prob * pos).sum(1) / pos.sum(1)).mean()
+    want.backward()
+    _close(loss, want)
+    _close(fa.grad, fr.grad)
+    # ref_emb = the features themselves with exclude_self: the self-mode SupCon
+    same = ft.SupConLoss(temperature=0.3, exclude_self=True)(f, lab, ref_emb=f, ref_labels=lab)
+    _close(same, ft.SupConLoss(temperature=0.3)(f, lab))
+    with pytest.raises(ValueError, match="ref_emb and ref_labels"):
+        ft.SupConLoss()(f, lab, ref_emb=ref)
+
+
+def test_infonce_exclude_self_matches_masked_cross_entropy():
+    torch.manual_seed(18)
+    x, lab = torch.randn(6, 4), torch.tensor([0, 1, 0, 1, 2, 2])
+    loss = ft.InfoNCELoss(temperature=0.5, exclude_self=True)(x, x, labels=(lab, lab))
+    s = (2.0 * x.double() @ x.double().T).fill_diagonal_(float("-inf"))
+    log_prob = s - torch.logsumexp(s, dim=1, keepdim=True)
+    pos = (lab[:, None] == lab[None, :]) & ~torch.eye(6, dtype=torch.bool)
+    want = -(torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(1) / pos.sum(1)).mean()
+    _close(loss, want)
+
+
 def test_nt_xent_loss_module():
     torch.manual_seed(4)
     z1, z2 = torch.randn(5, 4), torch.randn(5, 4)

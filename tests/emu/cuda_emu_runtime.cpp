@@ -48,6 +48,19 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+// ThreadSanitizer: every fiber is a TSan fiber (created once per emulated thread, switched to
+// before each context switch) so that its shadow stack and happens-before clock follow the
+// fibers; without this TSan sees one host thread's stack change under it and reports garbage.
+#if defined(__SANITIZE_THREAD__)
+#define CUDA_EMU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CUDA_EMU_TSAN 1
+#endif
+#endif
+#if defined(CUDA_EMU_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 // The hand-written switch on x86-64; ucontext elsewhere (or when CUDA_EMU_FORCE_UCONTEXT is
 // defined, which is how the fallback is tested on x86-64).
@@ -121,6 +134,9 @@ struct Fiber {
 #endif
   char* stack_lo = nullptr; // lowest usable address (above the guard page)
   std::size_t stack_size = 0;
+#if defined(CUDA_EMU_TSAN)
+  void* tsan = nullptr; // the TSan fiber (the host's own: __tsan_get_current_fiber)
+#endif
 };
 
 using FiberEntry = void (*)(void*);
@@ -135,6 +151,10 @@ void ucontext_entry(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
 #endif
 
 void fiber_init(Fiber& f, FiberEntry entry, void* arg) {
+#if defined(CUDA_EMU_TSAN)
+  if (f.tsan == nullptr) // reused by every block this emulated thread runs
+    f.tsan = __tsan_create_fiber(0);
+#endif
 #if defined(CUDA_EMU_ASAN)
   // Frames that were live when the previous block's fiber on this stack died keep their poisoned
   // redzones; they sit at the top of the stack, where the new fiber's first frame goes: unpoison
@@ -173,6 +193,10 @@ inline void fiber_switch(Fiber& from, Fiber& to, bool from_dies) {
   __sanitizer_start_switch_fiber(from_dies ? nullptr : &fake_stack, to.stack_lo, to.stack_size);
 #else
   (void)from_dies;
+#endif
+#if defined(CUDA_EMU_TSAN)
+  // flags 0: the switch synchronises, as it does: one host thread runs the block's fibers in turn.
+  __tsan_switch_to_fiber(to.tsan, 0);
 #endif
 #if defined(CUDA_EMU_ASM_SWITCH)
   cuda_emu_swap_context(&from.sp, to.sp);
@@ -416,9 +440,14 @@ struct Worker {
   unsigned released = 0, mbar_waiting = 0, named_waiting = 0, wg_waiting = 0;
 
   ~Worker() {
-    for (auto& t : threads)
+    for (auto& t : threads) {
+#if defined(CUDA_EMU_TSAN)
+      if (t.fiber.tsan)
+        __tsan_destroy_fiber(t.fiber.tsan);
+#endif
       if (t.fiber.stack_lo)
         munmap(t.fiber.stack_lo - 4096, t.fiber.stack_size + 4096);
+    }
     std::free(dyn);
   }
 };
@@ -428,6 +457,9 @@ thread_local Worker* tls_worker CUDA_EMU_TLS = nullptr;
 Worker& worker() {
   if (tls_worker == nullptr) {
     static thread_local Worker w;
+#if defined(CUDA_EMU_TSAN)
+    w.host.tsan = __tsan_get_current_fiber();
+#endif
     // The host thread's own stack: AddressSanitizer must be told its bounds when a fiber switches
     // back to it.
     pthread_attr_t attr;
@@ -546,8 +578,12 @@ void ensure_threads(Worker& w, unsigned n) {
     grown[i].fiber.stack_size = stack;
   }
   w.threads.swap(grown);
-  for (auto& t : grown)
+  for (auto& t : grown) {
     t.fiber.stack_lo = nullptr; // now owned by w.threads
+#if defined(CUDA_EMU_TSAN)
+    t.fiber.tsan = nullptr;
+#endif
+  }
 }
 
 // ---- dynamic shared memory ----------------------------------------------------------------------
