@@ -714,6 +714,35 @@ void store_gradient_rows(const fnceLossParams& p, const Side& own, int64_t r0, i
   }
 }
 
+// One block of G: rows [r0, r0 + rows) of `own` (their f32 values x) against columns
+// [c0, c0 + live) of `other` (y).  Leaves G in sc.logits (and G / |x| in sc.logits2 under COSINE),
+// adds each row's Σ G sim and Σ G to sc.rs / sc.gs and, when scale_sum is given, the rows' Σ G sim
+// to it in row order; the columns' block sums land in sc.col_a / sc.col_b.
+void gradient_block(const Plan& pl, const Side& own, const Side& other, int64_t r0, int rows,
+                    int64_t c0, int live, const float* x, int ldx, const float* y, int ldy,
+                    bool any_other, Scratch& sc, double* scale_sum) {
+  const fnceLossParams& p = pl.pr->p;
+  const float scale = *p.logit_scale;
+  const bool neg = p.normalizer == FNCE_NORMALIZER_NEGATIVES, excl = p.exclude_self != 0;
+  gemm_abt(rows, live, static_cast<int>(pl.d), x, ldx, y, ldy, sc.logits, kCols);
+  load_column_vectors(other, c0, live, true, sc);
+  std::fill(sc.col_a, sc.col_a + kCols, 0.0f);
+  std::fill(sc.col_b, sc.col_b + kCols, 0.0f);
+  for (int r = 0; r < rows; ++r) {
+    const int64_t gr = r0 + r;
+    const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
+    const LineIn in{scale, own.aux[gr], own.key[gr], diag, live};
+    const OwnTerm ot{own.active[gr] != 0.0f, own.blse[gr], own.w[gr], own.winv[gr]};
+    const BackwardFn fn = backward_fn(p.similarity, neg, excl, ot.active, any_other);
+    float rsb = 0.0f, gsb = 0.0f;
+    fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, ot, sc, &rsb, &gsb);
+    sc.rs[r] += rsb;
+    sc.gs[r] += gsb;
+    if (scale_sum)
+      *scale_sum += rsb;
+  }
+}
+
 // Backward: the gradient of lines [r0, r0 + rows) of `own` (orientations: the side's own sweep,
 // and in self mode also the transposed one, both into the same block), written to `out`.
 // Returns the task's Σ G sim over the orientation `scale_from` (0 = the first).
@@ -728,8 +757,6 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
   const Side& own0 = *sweeps[0].own;
   const int rows = static_cast<int>(std::min<int64_t>(kRows, own0.count - r0));
   const int d = static_cast<int>(pl.d);
-  const float scale = *p.logit_scale;
-  const bool neg = p.normalizer == FNCE_NORMALIZER_NEGATIVES, excl = p.exclude_self != 0;
   if (out)
     std::fill(sc.grad, sc.grad + int64_t(rows) * d, 0.0f);
   for (int r = 0; r < rows; ++r)
@@ -751,23 +778,9 @@ double backward_task(const Plan& pl, const Sweep* sweeps, int sweep_count, int64
     for (int64_t c0 = 0; c0 < other.count; c0 += kCols) {
       const int live = static_cast<int>(std::min<int64_t>(kCols, other.count - c0));
       const float* y = side_rows(pl, other, c0, live, sc.other, &ldy);
-      gemm_abt(rows, live, d, x, ldx, y, ldy, sc.logits, kCols);
-      load_column_vectors(other, c0, live, true, sc);
-      std::fill(sc.col_a, sc.col_a + kCols, 0.0f); // (the column sums: unused here)
-      std::fill(sc.col_b, sc.col_b + kCols, 0.0f);
-      for (int r = 0; r < rows; ++r) {
-        const int64_t gr = r0 + r;
-        const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
-        const LineIn in{scale, own.aux[gr], own.key[gr], diag, live};
-        const OwnTerm ot{own.active[gr] != 0.0f, own.blse[gr], own.w[gr], own.winv[gr]};
-        const BackwardFn fn = backward_fn(p.similarity, neg, excl, ot.active, any_other);
-        float rsb = 0.0f, gsb = 0.0f;
-        fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, ot, sc, &rsb, &gsb);
-        sc.rs[r] += rsb;
-        sc.gs[r] += gsb;
-        if (sw == 0)
-          scale_sum += rsb;
-      }
+      // (the column sums it leaves are unused here)
+      gradient_block(pl, own, other, r0, rows, c0, live, x, ldx, y, ldy, any_other, sc,
+                     sw == 0 ? &scale_sum : nullptr);
       if (out)
         gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
     }
@@ -790,8 +803,6 @@ double backward_task_one_pass(const Plan& pl, int64_t task, void* grad_a, float*
   const int64_t r0 = task * kRows;
   const int rows = static_cast<int>(std::min<int64_t>(kRows, own.count - r0));
   const int d = static_cast<int>(pl.d);
-  const float scale = *p.logit_scale;
-  const bool neg = p.normalizer == FNCE_NORMALIZER_NEGATIVES, excl = p.exclude_self != 0;
   std::fill(sc.grad, sc.grad + int64_t(rows) * d, 0.0f);
   for (int r = 0; r < rows; ++r)
     sc.rs[r] = sc.gs[r] = 0.0;
@@ -812,22 +823,7 @@ double backward_task_one_pass(const Plan& pl, int64_t task, void* grad_a, float*
     }
     const int live = static_cast<int>(std::min<int64_t>(kCols, other.count - c0));
     const float* y = side_rows(pl, other, c0, live, sc.other, &ldy);
-    gemm_abt(rows, live, d, x, ldx, y, ldy, sc.logits, kCols);
-    load_column_vectors(other, c0, live, true, sc);
-    std::fill(sc.col_a, sc.col_a + kCols, 0.0f);
-    std::fill(sc.col_b, sc.col_b + kCols, 0.0f);
-    for (int r = 0; r < rows; ++r) {
-      const int64_t gr = r0 + r;
-      const int64_t diag = gr >= c0 && gr < c0 + live ? gr - c0 : -1;
-      const LineIn in{scale, own.aux[gr], own.key[gr], diag, live};
-      const OwnTerm ot{own.active[gr] != 0.0f, own.blse[gr], own.w[gr], own.winv[gr]};
-      const BackwardFn fn = backward_fn(p.similarity, neg, excl, ot.active, any_other);
-      float rsb = 0.0f, gsb = 0.0f;
-      fn(sc.logits + r * kCols, sc.logits2 + r * kCols, in, ot, sc, &rsb, &gsb);
-      sc.rs[r] += rsb;
-      sc.gs[r] += gsb;
-      scale_sum += rsb;
-    }
+    gradient_block(pl, own, other, r0, rows, c0, live, x, ldx, y, ldy, any_other, sc, &scale_sum);
     if (grad_a)
       gemm_ab_accumulate(rows, d, live, sc.logits, kCols, y, ldy, sc.grad, d);
     if (grad_b) {

@@ -86,3 +86,23 @@ def test_functional_core_takes_jax_arrays_through_dlpack():
     want = flashnce.forward(a, b, 1.5, loss="clip", similarity="dot")
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.asarray(g), w)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_shard_map_matches_global_batch(world):
+    """axis_name under jax.shard_map on `world` CPU devices against one device with the global
+    batch (jax_shard_map_check.py; a subprocess, as the device count is fixed when JAX starts)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    here = pathlib.Path(__file__).resolve().parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p])  # the same flashnce
+    run = subprocess.run(
+        [sys.executable, str(here / "jax_shard_map_check.py"), str(world)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count(": ok") == 8, run.stdout
