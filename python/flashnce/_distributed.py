@@ -78,7 +78,7 @@ class _GatherRotated(torch.autograd.Function):
         full = grad.new_zeros((world, rows) + tuple(grad.shape[1:]))
         for s, piece in zip(order, grad.split([sizes[s] for s in order])):
             full[s, : sizes[s]] = piece
-        if dist.get_backend(group) == "nccl":
+        if grad.is_cuda and "nccl" in str(dist.get_backend(group)):  # also "cpu:gloo,cuda:nccl"
             mine = grad.new_empty((rows,) + tuple(grad.shape[1:]))
             dist.reduce_scatter_tensor(mine, full.reshape((world * rows,) + mine.shape[1:]),
                                        group=group)
