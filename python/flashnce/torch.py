@@ -248,7 +248,7 @@ def contrastive_loss(
     if labels_b is not None:
         labels_b = labels_b.to(torch.int64)
     scale = _scale_tensor(logit_scale, a)
-    pg = _distributed.resolve_group(distributed, group) if (distributed or group is not None) else None
+    pg = _distributed.resolve_group(distributed, group)
     if pg is not None:
         return _distributed.loss(
             LossFunction.apply, a, b, scale, cfg, targets, labels_a, labels_b, pg, extra_b=queue
@@ -261,21 +261,26 @@ def contrastive_loss(
 # ---- modules -------------------------------------------------------------------------------
 
 
-class _Distributed(torch.nn.Module):
-    """`distributed=True` / `group=`: the loss of the global batch over a torch.distributed group,
-    this rank's share (contrastive_loss's docstring; flashnce._distributed for the convention)."""
+class _LossModule(torch.nn.Module):
+    """The options every module passes to contrastive_loss as they are.  `normalizer` None: the
+    loss's preset.  `distributed=True` / `group=`: the loss of the global batch over a
+    torch.distributed group, this rank's share (contrastive_loss's docstring;
+    flashnce._distributed for the convention)."""
 
-    def __init__(self, distributed: bool = False, group=None):
+    def __init__(self, reduction="mean", normalizer=None, allow_tf32=False, distributed=False,
+                 group=None):
         super().__init__()
+        self.reduction, self.normalizer, self.allow_tf32 = reduction, normalizer, allow_tf32
         self.distributed, self.group = bool(distributed), group
 
-    def _dist(self) -> dict:
-        return dict(distributed=self.distributed, group=self.group)
+    def _options(self) -> dict:
+        return dict(reduction=self.reduction, normalizer=self.normalizer,
+                    allow_tf32=self.allow_tf32, distributed=self.distributed, group=self.group)
 
 
-class _FixedTemperature(_Distributed):
-    def __init__(self, temperature: float, distributed: bool = False, group=None):
-        super().__init__(distributed, group)
+class _FixedTemperature(_LossModule):
+    def __init__(self, temperature: float, **options):
+        super().__init__(**options)
         if not temperature > 0:
             raise ValueError(f"flashnce: temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
@@ -308,9 +313,9 @@ class InfoNCELoss(_FixedTemperature):
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(temperature, distributed, group)
-        self.similarity, self.reduction = similarity, reduction
-        self.normalizer, self.allow_tf32 = normalizer, allow_tf32
+        super().__init__(temperature, reduction=reduction, normalizer=normalizer,
+                         allow_tf32=allow_tf32, distributed=distributed, group=group)
+        self.similarity = similarity
         self.exclude_self, self.ignore_index = bool(exclude_self), ignore_index
 
     def forward(
@@ -324,16 +329,13 @@ class InfoNCELoss(_FixedTemperature):
             similarity=self.similarity,
             targets=targets,
             labels=labels,
-            normalizer=self.normalizer,
             exclude_self=self.exclude_self,
             ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            allow_tf32=self.allow_tf32,
-            **self._dist(),
+            **self._options(),
         )
 
 
-class ClipLoss(_Distributed):
+class ClipLoss(_LossModule):
     """CLIP's symmetric loss with a learnable temperature.
 
     `logit_scale` is a parameter holding log(1/temperature), as in CLIP/OpenCLIP; the scale used
@@ -354,8 +356,7 @@ class ClipLoss(_Distributed):
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(distributed, group)
-        self.normalizer = normalizer
+        super().__init__(reduction, normalizer, allow_tf32, distributed, group)
         if not init_temperature > 0:
             raise ValueError(f"flashnce: init_temperature must be > 0, got {init_temperature}")
         if max_logit_scale is not None and not max_logit_scale > 0:
@@ -366,15 +367,14 @@ class ClipLoss(_Distributed):
         else:
             self.register_buffer("logit_scale", value)
         self.max_logit_scale = max_logit_scale
-        self.similarity, self.reduction, self.allow_tf32 = similarity, reduction, allow_tf32
+        self.similarity = similarity
 
     def scale(self) -> Tensor:
-        # Clamped in the log domain: logit_scale = log(100) (init_temperature = 0.01) is inside the
-        # range and keeps its gradient, where exp() first then clamp(100) would cut it (exp(log
-        # 100) in f32 is above 100).  Beyond the bound the gradient is 0, as with open_clip's
-        # clamp of the parameter in its training loop.
-        # Not torch.clamp: its gradient is 0 at the bound itself (and it compares with the double
-        # log 100, below f32(log 100)); the bound here is rounded to the parameter's dtype.
+        # Bounded in the log domain, so that logit_scale = log(100) (init_temperature = 0.01) keeps
+        # its gradient: exp() then clamp(100) cut it (exp(log 100) in f32 is above 100).  Not
+        # torch.clamp either: its gradient is 0 at the bound itself, and it compares with the
+        # double log 100, below f32(log 100); hence the f32-rounded bound.  Beyond the bound the
+        # gradient is 0, as with open_clip's clamp of the parameter in its training loop.
         ls = self.logit_scale
         if self.max_logit_scale is not None:
             bound = float(torch.tensor(math.log(self.max_logit_scale), dtype=torch.float32))
@@ -388,10 +388,7 @@ class ClipLoss(_Distributed):
             self.scale().to(image.device),
             loss="clip",
             similarity=self.similarity,
-            normalizer=self.normalizer,
-            reduction=self.reduction,
-            allow_tf32=self.allow_tf32,
-            **self._dist(),
+            **self._options(),
         )
 
 
@@ -410,8 +407,8 @@ class NTXentLoss(_FixedTemperature):
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
+        super().__init__(temperature, reduction=reduction, normalizer=normalizer,
+                         allow_tf32=allow_tf32, distributed=distributed, group=group)
 
     def forward(self, z1: Tensor, z2: Optional[Tensor] = None) -> Tensor:
         z = z1 if z2 is None else torch.cat([z1, z2], dim=0)
@@ -420,10 +417,7 @@ class NTXentLoss(_FixedTemperature):
             None,
             self._scale(z),
             loss="nt_xent",
-            normalizer=self.normalizer,
-            reduction=self.reduction,
-            allow_tf32=self.allow_tf32,
-            **self._dist(),
+            **self._options(),
         )
 
 
@@ -471,8 +465,8 @@ class SupConLoss(_FixedTemperature):
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
+        super().__init__(temperature, reduction=reduction, normalizer=normalizer,
+                         allow_tf32=allow_tf32, distributed=distributed, group=group)
         self.exclude_self = bool(exclude_self)
 
     def forward(
@@ -493,11 +487,8 @@ class SupConLoss(_FixedTemperature):
             self._scale(features),
             loss="supcon",
             labels=labels if ref_emb is None else (labels, ref_labels),
-            normalizer=self.normalizer,
             exclude_self=self.exclude_self,
-            reduction=self.reduction,
-            allow_tf32=self.allow_tf32,
-            **self._dist(),
+            **self._options(),
         )
 
     @staticmethod
@@ -509,7 +500,7 @@ class SupConLoss(_FixedTemperature):
         return features, labels
 
 
-class VAEPriorLoss(_Distributed):
+class VAEPriorLoss(_LossModule):
     """The VAE-prior form of InfoNCE: loss(z, z_prior) with a Gaussian prior similarity
     -||z_i - z'_j||^2 at scale 1/(2 sigma^2), normaliser over the negatives only (with the
     log|Z| constant), so that -loss estimates f(z, z') - log E_q e^{f(z, z'')}."""
@@ -517,15 +508,15 @@ class VAEPriorLoss(_Distributed):
     def __init__(
         self, sigma: float = 1.0, *, reduction: str = "mean", distributed: bool = False, group=None
     ):
-        super().__init__(distributed, group)
+        super().__init__(reduction, distributed=distributed, group=group)
         if not sigma > 0:
             raise ValueError(f"flashnce: sigma must be > 0, got {sigma}")
-        self.sigma, self.reduction = float(sigma), reduction
+        self.sigma = float(sigma)
 
     def forward(self, z: Tensor, z_prior: Tensor) -> Tensor:
         scale = torch.tensor(1.0 / (2.0 * self.sigma**2), dtype=torch.float32, device=z.device)
         return contrastive_loss(
-            z, z_prior, scale, loss="vae_prior", reduction=self.reduction, **self._dist()
+            z, z_prior, scale, loss="vae_prior", **self._options()
         )
 
     def extra_repr(self) -> str:
@@ -550,8 +541,8 @@ class MoCoLoss(_FixedTemperature):
         distributed: bool = False,
         group=None,
     ):
-        super().__init__(temperature, distributed, group)
-        self.reduction, self.allow_tf32, self.normalizer = reduction, allow_tf32, normalizer
+        super().__init__(temperature, reduction=reduction, normalizer=normalizer,
+                         allow_tf32=allow_tf32, distributed=distributed, group=group)
 
     def forward(self, query: Tensor, keys: Tensor, queue: Optional[Tensor] = None) -> Tensor:
         return contrastive_loss(
@@ -560,8 +551,5 @@ class MoCoLoss(_FixedTemperature):
             self._scale(query),
             loss="moco",
             queue=queue,
-            normalizer=self.normalizer,
-            reduction=self.reduction,
-            allow_tf32=self.allow_tf32,
-            **self._dist(),
+            **self._options(),
         )
