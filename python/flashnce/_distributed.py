@@ -89,14 +89,7 @@ class _GatherRotated(torch.autograd.Function):
 
 
 def _gather_rotated(x: Tensor, group, sizes: List[int]) -> Tensor:
-    if x.requires_grad:
-        return _GatherRotated.apply(x, group, sizes)
-    with torch.no_grad():
-        return _GatherRotated.forward(_Ctx(), x, group, sizes)
-
-
-class _Ctx:  # a stand-in for autograd's ctx when nothing needs a gradient
-    pass
+    return _GatherRotated.apply(x, group, sizes)  # no graph when x needs no gradient (labels)
 
 
 def _all_sizes(group, *counts: int, device) -> List[List[int]]:
