@@ -9,6 +9,10 @@ option(FLASHNCE_HOST_OPENMP "Host backend: run its blocks on OpenMP threads when
 option(FLASHNCE_BUILD_PYTHON "Build the Python extension when nanobind is importable" ON)
 option(FLASHNCE_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(FLASHNCE_TSAN "Build with ThreadSanitizer (preset tsan)" OFF)
+# OFF: flashnce_emu without the Hopper (sm_90a wgmma) instantiations, its dispatch then taking the
+# mma.sync kernels on the emulated compute capability 9.0 too.  For preset fuzz-emu only (those two
+# translation units are most of its build time under ASan); the emulated kernel suite expects ON.
+option(FLASHNCE_EMU_HOPPER "flashnce_emu: build and dispatch the emulated Hopper (wgmma) kernels" ON)
 option(FLASHNCE_FUZZ "Build the libFuzzer targets (tests/fuzz; clang): everything with ASan + UBSan + fuzzer coverage" OFF)
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
