@@ -69,6 +69,13 @@ fnceStatus_t backward_workspace_size(const Problem& pr, size_t* bytes);
 fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_lse,
                       const float* grad_loss, void* grad_a, void* grad_b, float* grad_logit_scale,
                       void* workspace, size_t workspace_bytes, void* stream);
+#if defined(FLASHNCE_EMULATED)
+// Emulated builds only (tests): the tensor-core forward's work split, row_groups x col_splits,
+// instead of forward_split()'s (clamped to the row and column tiles; 0, 0 restores it), so that
+// small shapes reach what only large ones do: several column tiles per block (the Hopper
+// forward's resident row tile reused) and several row tiles per block (its reload).
+void set_forward_split_for_testing(int32_t row_groups, int32_t col_splits);
+#endif
 } // namespace cuda_backend
 
 } // namespace flashnce

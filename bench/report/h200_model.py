@@ -8,7 +8,9 @@ still come only from bench/ on a GPU.
 
 Inputs (keys of the merged kernel-report JSON):
   launches[]         counted emulated runs at a small shape (n = 256): per kernel launch its tensor
-                     MACs and mma instructions, shared-memory wavefronts, global sectors;
+                     MACs and mma instructions, shared-memory wavefronts, global sectors (the
+                     forwards with one column split, so that a block sweeps its row tiles' every
+                     column tile as blocks do at the target sizes: kernel_counters.cpp);
   target_launches[]  dry runs of the same losses at the target sizes: the grids, blocks and shared
                      memory the host dispatch really chooses there;
   launch_configs[]   per kernel x configuration: block, logit tile (block_m x block_n), passes;
@@ -17,7 +19,10 @@ Inputs (keys of the merged kernel-report JSON):
 
 Model, per kernel launch at the target size (n, m, d), counts scaled from the emulated shape by
 (n m) / (n_e m_e) (the main kernels' work is proportional to the number of logit tiles; the small
-kernels' traffic by (n + m) / (n_e + m_e), the counts pre-pass's by n m):
+kernels' traffic by (n + m) / (n_e + m_e), the counts pre-pass's by n m; the gradient kernels'
+global stores by grid / grid_e: each block writes its rows' gradient, or its column split's f32
+partials, once, whatever the number of tiles it sweeps (at the small shape the split partials are
+f32 where the target writes 16-bit gradients: an overcount, so still a bound)):
   tensor  = executed MACs x 2 / (the path's tensor rate): mma.sync at half of wgmma's dense rate
             (2048 bf16/f16 FLOP per clock per SM, TF32 half that), wgmma at the full rate (4096);
   issue   = (executed warp-level tensor instructions (mma.sync; 4 per wgmma, one per warp of its
@@ -65,10 +70,13 @@ MAIN_KERNELS = (
     "forward_wgmma_kernel",
     "grad_kernel",
     "grad_mma_kernel",
+    "grad_wgmma_kernel",
 )
 # Warps that run the tile epilogue, where not every warp of the block does (warp-specialised
 # kernels: the producer warpgroup has no epilogue).
-EPILOGUE_WARPS = {"forward_wgmma_kernel": 8}
+EPILOGUE_WARPS = {"forward_wgmma_kernel": 8, "grad_wgmma_kernel": 8}
+# Kernels whose global stores are per block (their rows' outputs), not per logit tile.
+PER_BLOCK_STORES = ("grad_kernel", "grad_mma_kernel", "grad_wgmma_kernel")
 
 
 def short_name(demangled):
@@ -184,9 +192,10 @@ def launch_bound(e, t, static, cfg, dtype):
     if wavefronts > 0:
         terms["smem"] = wavefronts / (SMEM_WAVEFRONTS_PER_CLK_SM * per_sm) * quant
     # (TMA boxes come from L2 like any load: their bytes in 32-byte sectors)
-    sectors = (
-        e["gmem_load_sectors"] + e["gmem_store_sectors"] + e.get("tma_bytes", 0) / 32
-    ) * scale
+    stores = e["gmem_store_sectors"] * scale
+    if name.split("<")[0] in PER_BLOCK_STORES:
+        stores = e["gmem_store_sectors"] * max(1, t["grid"]) / max(1, e["grid"])
+    sectors = (e["gmem_load_sectors"] + e.get("tma_bytes", 0) / 32) * scale + stores
     if sectors > 0:
         terms["l2"] = sectors * 32 / L2_BYTES_PER_S
     if not terms:

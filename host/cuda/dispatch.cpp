@@ -198,6 +198,23 @@ static_assert(forward_split(4096, 4096, false).row_groups == 32 &&
                   forward_split(1, 1, true).row_groups == 1 &&
                   forward_split(1, 1, true).col_splits == 1,
               "the splits documented above");
+#if defined(FLASHNCE_EMULATED)
+ForwardSplit g_forward_split_for_testing{0, 0}; // (tests: set_forward_split_for_testing)
+#endif
+ForwardSplit forward_split_of(const Problem& pr) {
+  ForwardSplit sp = forward_split(pr.p.n, pr.p.m, symmetric(pr));
+#if defined(FLASHNCE_EMULATED)
+  const ForwardSplit t = g_forward_split_for_testing;
+  if (t.row_groups > 0 && t.col_splits > 0) {
+    const kernels::TileShape ts = kernels::forward_tile_shape(TileConfig::mma);
+    const int64_t rt = (pr.p.n + ts.block_m - 1) / ts.block_m;
+    const int64_t ct = (pr.p.m + ts.block_n - 1) / ts.block_n;
+    sp.row_groups = int32_t(t.row_groups < rt ? t.row_groups : rt);
+    sp.col_splits = int32_t(t.col_splits < ct ? t.col_splits : ct);
+  }
+#endif
+  return sp;
+}
 
 int32_t grid_rows(const Problem& pr, TileConfig c, const Device& dev) {
   const int64_t tiles = row_tiles(pr, c);
@@ -260,7 +277,7 @@ ForwardParams forward_params(const Problem& pr, TileConfig c, const Device& dev,
   f.row_loss = ws.take<float>(n);
   f.row_valid = ws.take<int32_t>(n);
   if (c == TileConfig::mma || c == TileConfig::wgmma) { // the same 128 x 128 tiles
-    const ForwardSplit sp = forward_split(pr.p.n, pr.p.m, symmetric(pr));
+    const ForwardSplit sp = forward_split_of(pr);
     f.row_groups = sp.row_groups;
     f.col_splits = sp.col_splits;
     f.row_partial = ws.take<kernels::PartialStats>(static_cast<size_t>(sp.col_splits) * n);
@@ -457,6 +474,12 @@ fnceStatus_t backward(const Problem& pr, const float* row_lse, const float* col_
             : run_backward_dtype<kernels::GenericTraits>(pr.p.dtype, b, dev.smem_optin, st);
   return r.error == cudaSuccess ? FNCE_SUCCESS : launch_failure(r);
 }
+
+#if defined(FLASHNCE_EMULATED)
+void set_forward_split_for_testing(int32_t row_groups, int32_t col_splits) {
+  g_forward_split_for_testing = ForwardSplit{row_groups, col_splits};
+}
+#endif
 
 } // namespace cuda_backend
 } // namespace flashnce

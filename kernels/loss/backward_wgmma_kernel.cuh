@@ -232,13 +232,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         continue;
       Tr::epilogue_sync(); // both consumers retired the previous tile's gradient wgmmas
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r) {
+        // Row local_row(r) (= g mod 8) of the 128-byte swizzled box: the 16-byte chunk nt lands at
+        // chunk nt ^ g, i.e. at row_off ^ (nt << 4) (row_off's bits 4-6 are g; the swizzle of
+        // gmma::swizzle_address with the row's bits known).  ptxas still hoists the 16 addresses
+        // out of the tile loop and spills them (88 B; bench/RESULTS.md).
+        const uint32_t row_off = uint32_t(epi.local_row(r) * 128 + 4 * t + 16 * g);
 #pragma unroll
-        for (int nt = 0; nt < Tr::kNTiles; ++nt) {
-          const uint32_t off = uint32_t(epi.local_row(r) * 128 + (nt * 8 + 2 * t) * 2);
-          *reinterpret_cast<uint32_t*>(my_c + gmma::swizzle_address(off, gmma::Swizzle::b128)) =
+        for (int nt = 0; nt < Tr::kNTiles; ++nt)
+          *reinterpret_cast<uint32_t*>(my_c + (row_off ^ uint32_t(nt << 4))) =
               pack2<T>(acc[0][nt][2 * r], acc[0][nt][2 * r + 1]);
-        }
+      }
       fence_proxy_async_shared(); // the plain stores, before the wgmmas (async proxy) read them
       Tr::epilogue_sync();
       // Gradient items: out_w[j] += C . Y box `half` of item j (slot j: compile-time registers;

@@ -8,10 +8,18 @@
 //
 // Roles (ForwardWgmmaTraits): warpgroup 0 is the producer: after setmaxnreg.dec one elected thread
 // walks the block's items (row tile, column tile, 64-deep chunk) and for each waits until its
-// stage is empty, announces the stage's bytes on the stage's "full" mbarrier and issues two TMA
-// loads (128 rows x 128 bytes of a and of b, 128-byte swizzle).  Rows past n / m and depth past d
-// are zero filled by the TMA unit, so ragged shapes need no code here (the epilogue masks the rows
-// and columns outside n x m).  Warpgroups 1 and 2 are the consumers (setmaxnreg.inc): each waits
+// stage is empty, announces the stage's bytes on the stage's "full" mbarrier and issues the TMA
+// loads (boxes of 128 rows x 128 bytes, 128-byte swizzle).  Rows past n / m and depth past d are
+// zero filled by the TMA unit, so ragged shapes need no code here (the epilogue masks the rows
+// and columns outside n x m).  Two layouts, uniform per launch:
+//   resident (d <= 512, 8 chunks): a's row tile is loaded whole (all its chunks on one "a_full"
+//     mbarrier) once per row tile and read by every column tile of the block's sweep; a stage
+//     holds b's chunk only.  The next row tile's load waits on "a_empty" (one arrival per consumer
+//     warp after its last wgmma on the tile).  L2 traffic per tile: b's tile, not a's and b's
+//     (a once per ct_count tiles; 32 column tiles per block at n = m = 16384 ROWS).  The reload
+//     is not double buffered: the consumers wait for it once per row tile;
+//   streaming (d > 512): each stage holds a's and b's chunk, as for every item.
+// Warpgroups 1 and 2 are the consumers (setmaxnreg.inc): each waits
 // for the stage to be full, issues 4 wgmma m64n128k16 on its 64 rows against the 128 columns
 // straight from the swizzled stage (descriptors: gmma_layout.h) as one group, and keeps that group
 // in flight while it waits for the previous chunk's group (wgmma.wait_group 1), whose stage it
@@ -56,12 +64,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // epilogue scratch and the barriers.
   char* raw = dynamic_shared_memory<char>();
   char* const smem = raw + (1024u - wgmma_smem_address(raw) % 1024u) % 1024u;
-  char* const scratch = smem + ST * Tr::kStageBytes;
+  char* const scratch = smem + Tr::kRegionBytes;
   const PartialScratch col_scratch(scratch, Tr::kWarpsM * BN);
   const PartialScratch row_scratch(scratch + Tr::kColScratchBytes, BM);
   auto* const full =
       reinterpret_cast<std::uint64_t*>(scratch + Tr::kColScratchBytes + Tr::kRowScratchBytes);
   std::uint64_t* const empty = full + ST;
+  std::uint64_t* const a_full = empty + ST;  // the resident row tile of a: loaded
+  std::uint64_t* const a_empty = a_full + 1; // and no longer read
 
   const int64_t row_tiles = (p.n + BM - 1) / BM, col_tiles = (p.m + BN - 1) / BN;
   const int64_t group = int64_t(blockIdx.x) % fp.row_groups;
@@ -73,6 +83,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int64_t items = rt_count * ct_count * chunks;
   if (items <= 0)
     return; // uniform per block (the host never makes such a block)
+  // Uniform per launch: a's row tile resident (chunks <= 8), else both operands stream.  Resident:
+  // a's chunk q at smem + q kOperandBytes, stage s (b only) at smem + kResidentBytes + s
+  // kOperandBytes; streaming: stage s = [a's chunk | b's chunk] at smem + s kStageBytes.
+  const bool resident = chunks <= Tr::kResidentChunks;
+  auto a_chunk = [&](int s, int64_t q) -> char* {
+    return resident ? smem + q * Tr::kOperandBytes : smem + s * Tr::kStageBytes;
+  };
+  auto b_chunk = [&](int s) -> char* {
+    return resident ? smem + Tr::kResidentBytes + s * Tr::kOperandBytes
+                    : smem + s * Tr::kStageBytes + Tr::kOperandBytes;
+  };
 
   const int tid = threadIdx.x;
   if (tid == 0) {
@@ -80,6 +101,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       mbarrier_init(&full[s], 1);                      // the producer's arrive + the tx bytes
       mbarrier_init(&empty[s], unsigned(Tr::kWarpsM)); // one arrival per consumer warp
     }
+    mbarrier_init(a_full, 1);
+    mbarrier_init(a_empty, unsigned(Tr::kWarpsM));
     fence_mbarrier_init();
   }
   __syncthreads(); // the last block-wide barrier: the roles split here
@@ -94,14 +117,23 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       for (int64_t it = 0; it < items; ++it) {
         const int s = int(it % ST);
         const int64_t round = it / ST;
-        if (round > 0) // the consumers freed this stage `round` times
-          mbarrier_wait_parity(&empty[s], unsigned((round - 1) & 1));
-        char* const st = smem + s * Tr::kStageBytes;
-        mbarrier_arrive_expect_tx(&full[s], std::uint32_t(Tr::kStageBytes));
         const int row0 = int((group + k * fp.row_groups) * BM);
         const int col0 = int((ct_begin + c) * BN);
-        tma_load_2d(st, &map_a, int(q * KC), row0, &full[s]);
-        tma_load_2d(st + Tr::kOperandBytes, &map_b, int(q * KC), col0, &full[s]);
+        // Row tile k's a, once: after the consumers' last read of row tile k - 1's.
+        if (resident && c == 0 && q == 0) {
+          if (k > 0)
+            mbarrier_wait_parity(a_empty, unsigned((k - 1) & 1));
+          mbarrier_arrive_expect_tx(a_full, std::uint32_t(chunks * Tr::kOperandBytes));
+          for (int64_t qa = 0; qa < chunks; ++qa)
+            tma_load_2d(a_chunk(0, qa), &map_a, int(qa * KC), row0, a_full);
+        }
+        if (round > 0) // the consumers freed this stage `round` times
+          mbarrier_wait_parity(&empty[s], unsigned((round - 1) & 1));
+        mbarrier_arrive_expect_tx(&full[s],
+                                  std::uint32_t(resident ? Tr::kOperandBytes : Tr::kStageBytes));
+        if (!resident)
+          tma_load_2d(a_chunk(s, q), &map_a, int(q * KC), row0, &full[s]);
+        tma_load_2d(b_chunk(s), &map_b, int(q * KC), col0, &full[s]);
         if (++q == chunks) {
           q = 0;
           if (++c == ct_count) {
@@ -129,10 +161,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll 1
   for (int64_t it = 0; it < items; ++it) {
     const int s = int(it % ST);
+    if (resident && cc == 0 && cq == 0) // row tile ck's a has arrived
+      mbarrier_wait_parity(a_full, unsigned(ck & 1));
     mbarrier_wait_parity(&full[s], unsigned((it / ST) & 1));
-    const char* const st = smem + s * Tr::kStageBytes;
-    const char* const a_rows = st + half * 64 * (KC * sizeof(typename Tr::S));
-    const char* const b_rows = st + Tr::kOperandBytes;
+    const char* const a_rows = a_chunk(s, cq) + half * 64 * (KC * sizeof(typename Tr::S));
+    const char* const b_rows = b_chunk(s);
     wgmma_fence_operand(d);
     wgmma_fence();
 #pragma unroll
@@ -148,6 +181,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         if (in_flight >= 0)
           mbarrier_arrive(&empty[in_flight]);
         mbarrier_arrive(&empty[s]);
+        if (resident && cc == ct_count - 1) // nor the row tile's a
+          mbarrier_arrive(a_empty);
       }
       in_flight = -1;
     } else { // keep this chunk's group in flight; the previous one has retired

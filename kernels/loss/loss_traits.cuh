@@ -163,9 +163,10 @@ template <typename Element> struct ForwardMmaTraits {
 };
 
 // The Hopper forward (forward_wgmma_kernel.cuh), warp-specialised as FlashAttention-3 and
-// CUTLASS's sm90 kernels are: one producer warpgroup whose elected thread issues the TMA loads of
-// both operands (128 rows x 64 elements each, 128-byte swizzle, out-of-bounds rows and depth zero
-// filled) into a kStages-deep full / empty mbarrier ring that runs across tile boundaries, and two
+// CUTLASS's sm90 kernels are: one producer warpgroup whose elected thread issues the TMA loads
+// (128 rows x 64 elements each, 128-byte swizzle, out-of-bounds rows and depth zero filled) of b,
+// and of a unless a's row tile is resident (d <= 512), into a kStages-deep full / empty mbarrier
+// ring that runs across tile boundaries, and two
 // consumer warpgroups, each the 64 x 128 half of a 128 x 128 logit tile as one wgmma m64n128k16
 // accumulator (64 f32 registers per thread) fed straight from the swizzled stages by descriptors.
 // The epilogue is the mma.sync forward's (ForwardEpilogue) on each warp's 16 x 128 part of the
@@ -188,14 +189,25 @@ template <typename Element> struct ForwardWgmmaTraits {
   static constexpr int kK = 16;     // depth of one wgmma
   static constexpr int kStages = 4;
   static constexpr size_t kOperandBytes = sizeof(S) * size_t(kChunk) * kBlockM; // = kBlockN rows
+  // Streaming: a stage holds both operands' chunk (a's, then b's).  Resident (d <= kResidentChunks
+  // x kChunk): a's whole row tile stays in shared memory for the block's sweep over its column
+  // tiles (loaded once per row tile, not once per column tile: half the L2 traffic), and a stage
+  // holds b's chunk only.  The two layouts share one region.
   static constexpr size_t kStageBytes = 2 * kOperandBytes;
+  static constexpr int kResidentChunks = 8; // d <= 512
+  static constexpr size_t kResidentBytes = kResidentChunks * kOperandBytes;
+  static constexpr size_t kResidentRegion = kResidentBytes + kStages * kOperandBytes;
+  static constexpr size_t kStreamingRegion = kStages * kStageBytes;
+  static constexpr size_t kRegionBytes =
+      kResidentRegion > kStreamingRegion ? kResidentRegion : kStreamingRegion;
   static constexpr size_t kColScratchBytes = sizeof(PartialStats) * kWarpsM * kBlockN;
   static constexpr size_t kRowScratchBytes = sizeof(PartialStats) * kBlockM; // (unused: 1 slab)
-  static constexpr size_t kBarrierBytes = 2 * kStages * sizeof(uint64_t);    // full, empty
+  // full, empty per stage; the resident row tile's full and empty
+  static constexpr size_t kBarrierBytes = (2 * kStages + 2) * sizeof(uint64_t);
   // + 1024: the stages start at a 1024-byte boundary (the 128-byte swizzle's repeat), which the
   // dynamic shared memory base is not guaranteed to be.
   static constexpr size_t kSmem =
-      1024 + kStages * kStageBytes + kColScratchBytes + kRowScratchBytes + kBarrierBytes;
+      1024 + kRegionBytes + kColScratchBytes + kRowScratchBytes + kBarrierBytes;
   static constexpr int kReduceThreads = 256;
   // setmaxnreg: the producer gives registers back, the consumers take them (65536 per SM).
   static constexpr unsigned kProducerRegs = 40, kConsumerRegs = 232;
@@ -206,7 +218,8 @@ template <typename Element> struct ForwardWgmmaTraits {
   static_assert(kBlockM == 128 && kBlockN == 128, "the tensor-core forward's tiles");
   static_assert(kChunk * sizeof(S) == 128, "one 128-byte swizzle line per stage row");
   static_assert(kChunk % kK == 0, "whole wgmma steps per stage");
-  static_assert(kOperandBytes % 1024 == 0, "each operand tile starts at a 1024-byte boundary");
+  static_assert(kOperandBytes % 1024 == 0 && kResidentBytes % 1024 == 0,
+                "each operand tile starts at a 1024-byte boundary");
   static_assert(kBlockN <= kConsumerThreads, "one consumer thread per tile column merges");
   static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= 65536,
                 "the register split fits the SM");

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "flashnce/flashnce.h"
+#include "host/backend.h"                 // set_forward_split_for_testing (emulated builds)
 #include "host/reference/reference_f64.h" // the naive-in-dtype gradient bound (DESIGN §5)
 #include "host/validate.h"
 
@@ -1148,5 +1149,63 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
         EXPECT_EQ(tma, all_pairs * (chunks * 2 + gitems * 2));
       }
     }
+}
+
+// The tensor-core forwards' work split forced small (set_forward_split_for_testing), so that a
+// block sweeps several column tiles and several row tiles, as blocks do at large n and m: the
+// Hopper forward keeps a row tile of a resident across its column tiles (d <= 512: 8 chunks)
+// and reloads it for the next row tile once both consumers are done with it; d = 576 streams both
+// operands.  Results against the reference for every split; on Hopper the TMA requests counted:
+// resident, a's chunks once per (block, row tile) and b's per tile; streaming, both per tile.
+TEST(Kernels, ForwardSplitsSweepSeveralTilesPerBlock) {
+  int major = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+  struct Split {
+    int32_t groups, splits;
+  };
+  const Split splits[] = {{1, 1}, {2, 3}};
+  const int64_t depths[] = {40, 200, 512, 576};
+  for (fnceDataType_t t : {FNCE_BF16, FNCE_F16})
+    for (int64_t d : depths)
+      for (int k = 0; k < 2; ++k) {
+        // ROWS dot (diagonal), SYMMETRIC cosine with labels: 3 x 4 tiles of 128 x 128
+        Combo c = basic(k == 0 ? FNCE_SIM_DOT : FNCE_SIM_COSINE, t);
+        c.dir = k == 0 ? FNCE_DIRECTION_ROWS : FNCE_DIRECTION_SYMMETRIC;
+        if (k == 1)
+          c.pos = FNCE_POSITIVES_LABELS;
+        const Shape sh{300, 400, d, d + 8, d + 16};
+        const Inputs in = make_inputs(c, sh, 97 + uint64_t(d));
+        const std::vector<float> gl =
+            make_grad_loss(FNCE_REDUCTION_NONE, k == 0 ? sh.n : sh.n + sh.m, 7);
+        const Result ref = run(in, FNCE_REDUCTION_NONE, FNCE_BACKEND_CPU, gl);
+        for (const Split& sp : splits) {
+          std::ostringstream ctx;
+          ctx << name(t) << " d=" << d << (k == 0 ? " rows" : " symmetric") << " split "
+              << sp.groups << " x " << sp.splits << " cc " << major;
+          SCOPED_TRACE(ctx.str());
+          flashnce::cuda_backend::set_forward_split_for_testing(sp.groups, sp.splits);
+          cuda_emu::counters_enable(true);
+          (void)cuda_emu::counters_take();
+          const Result got = run(in, FNCE_REDUCTION_NONE, kBackend, gl);
+          const std::vector<cuda_emu::LaunchCounters> launches = cuda_emu::counters_take();
+          cuda_emu::counters_enable(false);
+          flashnce::cuda_backend::set_forward_split_for_testing(0, 0);
+          compare(in, FNCE_REDUCTION_NONE, got, ref, ctx.str(), gl);
+          const uint64_t row_tiles = 3, col_tiles = 4, chunks = uint64_t((d + 63) / 64);
+          const bool resident = chunks <= 8;
+          int wgmma_launches = 0;
+          for (const cuda_emu::LaunchCounters& l : launches) {
+            if (std::string(l.kernel).find("forward_wgmma_kernel") == std::string::npos)
+              continue;
+            ++wgmma_launches;
+            EXPECT_EQ(uint64_t(l.grid[0]), uint64_t(sp.groups) * uint64_t(sp.splits));
+            const uint64_t b_loads = row_tiles * col_tiles * chunks;
+            const uint64_t a_loads = resident ? uint64_t(sp.splits) * row_tiles * chunks : b_loads;
+            EXPECT_EQ(l.tma_requests, a_loads + b_loads);
+            EXPECT_EQ(l.tensor_macs, row_tiles * col_tiles * chunks * 128 * 128 * 64);
+          }
+          EXPECT_EQ(wgmma_launches, major == 9 ? 1 : 0);
+        }
+      }
 }
 #endif
