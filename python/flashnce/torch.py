@@ -186,6 +186,7 @@ def contrastive_loss(
     allow_tf32: bool = False,
     queue: Optional[Tensor] = None,
     ignore_index: Optional[int] = None,
+    logit_bias=None,
     distributed: bool = False,
     group=None,
 ) -> Tensor:
@@ -199,7 +200,33 @@ def contrastive_loss(
     `queue` (MoCo): extra columns appended after b, negatives for every row; distributed, each
     rank's own copy is used as it is (never gathered).
     `ignore_index` (torch's cross_entropy argument): rows whose target equals it are ignored, as
-    negative targets always are; it may be non-negative (e.g. 0 for a padding class)."""
+    negative targets always are; it may be non-negative (e.g. 0 for a padding class).
+    `logit_bias` (open_clip's ClipLoss argument: logits = scale * sim + bias): accepted for
+    drop-in use and exact as it is.  Every loss here is LSE over the normaliser minus the mean
+    over the positives (DESIGN.md §1), so one bias added to every logit cancels: the loss is
+    unchanged and the bias's gradient is 0 (a NaN / Inf bias still gives a NaN loss, as the
+    logits would).  (SigLIP's sigmoid loss, where the bias matters, is not a loss form yet.)"""
+    if logit_bias is not None:
+        if not isinstance(logit_bias, (Tensor, int, float)) or isinstance(logit_bias, bool):
+            raise TypeError(
+                f"flashnce: logit_bias must be a torch.Tensor, a number or None, got "
+                f"{type(logit_bias)!r}"
+            )
+        if isinstance(logit_bias, Tensor) and logit_bias.numel() != 1:
+            raise ValueError(
+                f"flashnce: logit_bias must hold one value (one bias for every logit), got shape "
+                f"{tuple(logit_bias.shape)}"
+            )
+        out = contrastive_loss(
+            a, b, logit_scale, loss=loss, similarity=similarity, positives=positives,
+            targets=targets, labels=labels, normalizer=normalizer, direction=direction,
+            reduction=reduction, exclude_self=exclude_self, allow_tf32=allow_tf32, queue=queue,
+            ignore_index=ignore_index, distributed=distributed, group=group,
+        )
+        if not isinstance(logit_bias, Tensor):
+            return out + 0.0 * float(logit_bias)
+        # (bias - bias): exactly 0 for a finite bias, NaN otherwise, and a zero gradient.
+        return out + (logit_bias - logit_bias).reshape(()).to(out.dtype)
     if not isinstance(a, Tensor):
         raise TypeError(f"flashnce.torch: a must be a torch.Tensor, got {type(a)!r}")
     cfg, labels_a, labels_b = _core._resolve(
@@ -381,13 +408,16 @@ class ClipLoss(_LossModule):
             ls = torch.where(ls > bound, bound, ls)  # a host scalar: no device copy
         return ls.exp()
 
-    def forward(self, image: Tensor, text: Tensor) -> Tensor:
+    def forward(self, image: Tensor, text: Tensor, logit_bias=None) -> Tensor:
+        """`logit_bias` as open_clip's ClipLoss takes it: it cancels exactly (see
+        contrastive_loss), so the loss is unchanged and the bias's gradient is 0."""
         return contrastive_loss(
             image,
             text,
             self.scale().to(image.device),
             loss="clip",
             similarity=self.similarity,
+            logit_bias=logit_bias,
             **self._options(),
         )
 

@@ -155,6 +155,38 @@ def test_clip_loss_gradient_flows_at_the_bound():
     assert ft.ClipLoss(init_temperature=1e-4, max_logit_scale=None).scale().item() > 9999.0
 
 
+def test_clip_loss_logit_bias_cancels_as_in_open_clip():
+    # open_clip's ClipLoss(logit_bias=b): logits = scale * sim + b, then cross entropy both ways.
+    torch.manual_seed(21)
+    img, txt = torch.randn(7, 5), torch.randn(7, 5)
+    fn = ft.ClipLoss(init_temperature=0.1)
+    ia, ta = img.clone().requires_grad_(), txt.clone().requires_grad_()
+    bias = torch.tensor(-3.5, requires_grad=True)
+    loss = fn(ia, ta, logit_bias=bias)
+    loss.backward()
+    ir, tr = _leaf(img), _leaf(txt)
+    br = torch.tensor(-3.5, dtype=torch.float64, requires_grad=True)
+    logits = 10.0 * F.normalize(ir, dim=1) @ F.normalize(tr, dim=1).T + br
+    labels = torch.arange(7)
+    want = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    want.backward()
+    _close(loss, want)
+    _close(ia.grad, ir.grad)
+    _close(ta.grad, tr.grad)
+    assert abs(float(br.grad)) < 1e-12  # the naive bias gradient: 0 up to rounding
+    assert float(bias.grad) == 0.0
+    # the same loss as without a bias, for a number too; a NaN bias gives a NaN loss
+    plain = fn(img, txt).item()
+    assert fn(img, txt, logit_bias=2.0).item() == plain
+    assert math.isnan(fn(img, txt, logit_bias=torch.tensor(float("nan"))).item())
+    none = ft.contrastive_loss(img, txt, 10.0, loss="clip", reduction="none", logit_bias=bias)
+    assert none.shape == (14,)
+    with pytest.raises(ValueError, match="logit_bias"):
+        fn(img, txt, logit_bias=torch.zeros(7))
+    with pytest.raises(TypeError, match="logit_bias"):
+        fn(img, txt, logit_bias="1")
+
+
 def test_moco_loss_module_with_queue():
     torch.manual_seed(14)
     q, k, queue = torch.randn(4, 5), torch.randn(4, 5), torch.randn(6, 5)
