@@ -8,6 +8,8 @@
 #   5. the benchmarks (flashnce_bench default set) and, when `import torch` works, the PyTorch
 #      baseline (bench/torch_baseline.py);
 #   6. compute-sanitizer memcheck / racecheck / synccheck on a short subset of the GPU tests;
+#      then, on an H100 / H200, the experimental Hopper gradient kernel: the kernel tests and the
+#      bf16 benchmarks again with FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 (its table in summary.txt);
 #   7. prints the compact table (shape, fused / naive / torch / GEMM-floor ms, TFLOP/s, extra
 #      memory) LAST.
 # Everything lands in $OUT (default build/device-check/out), at most 8 files:
@@ -289,6 +291,42 @@ else
       step "$tool $name" "$status"
     done
   done
+fi
+
+# ---- 6b. the experimental Hopper gradient kernel, A/B (H100 / H200 only, with what time is left) -
+# FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 makes the same build dispatch grad_wgmma_kernel for bf16
+# (host/cuda/dispatch.cpp): the kernel tests again (results against the CPU reference), then the
+# bf16 benchmarks, naive rows included (side by side in one run).  Its table goes into
+# summary.txt (no extra file in $OUT); compare its fused_fwdbwd rows with table.md's.
+if [ $dry = 0 ] && [ "$gpu_cap" = 9.0 ]; then
+  kt=$(find_exe flashnce_kernel_tests_gpu)
+  t=$(limit 120)
+  if [ -z "$kt" ] || [ "$t" -lt 20 ]; then
+    step "wgmma backward: tests" "SKIPPED ($([ -z "$kt" ] && echo "not built" || echo "time budget spent"))"
+  else
+    echo "===== FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 $(basename "$kt")" >>"$OUT/tests.log"
+    FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 timeout "$t" "$kt" --gtest_brief=1 >>"$OUT/tests.log" 2>&1
+    rc=$?
+    failed=$(sed -n '/===== FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1/,$p' "$OUT/tests.log" | grep -Eo '[0-9]+ FAILED TEST' | grep -Eo '[0-9]+' | head -n1)
+    step "wgmma backward: tests" "$([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc, ${failed:-?} failed)")"
+  fi
+  t=$(limit 150)
+  ab_csv="$build/wgmma_backward_bench.csv" ab_md="$build/wgmma_backward_table.md"
+  if [ -z "$bench" ] || [ "$t" -lt 30 ]; then
+    step "wgmma backward: bench" "SKIPPED ($([ -z "$bench" ] && echo "not built" || echo "time budget spent"))"
+  else
+    rm -f "$ab_csv" "$ab_md"
+    ab_args=(--fnce_csv="$ab_csv" --benchmark_filter=/bf16/ --benchmark_color=false)
+    [ $quick = 1 ] && ab_args+=(--fnce_max_n=16384)
+    echo "===== FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 flashnce_bench ${ab_args[*]}" >>"$OUT/tests.log"
+    FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1 timeout "$t" "$bench" "${ab_args[@]}" >>"$OUT/tests.log" 2>&1
+    rc=$?
+    if [ -s "$ab_csv" ] && "$bench" --fnce_merge="$ab_csv" --fnce_table="$ab_md" \
+      --fnce_title="grad_wgmma_kernel (FLASHNCE_EXPERIMENTAL_WGMMA_BACKWARD=1), bf16" >/dev/null 2>&1; then
+      { echo; cat "$ab_md"; echo; } >>"$summary"
+    fi
+    step "wgmma backward: bench" "$([ $rc -eq 0 ] && echo ok || echo "rc $rc (see tests.log)")"
+  fi
 fi
 
 # ---- 7. the table, last -----------------------------------------------------------------------
