@@ -45,6 +45,10 @@ constexpr TileShape forward_tile_shape(TileConfig c) {
   return c == TileConfig::generic ? TileShape{64, 64} : TileShape{128, 128};
 }
 
+// The Hopper gradient kernel's largest depth (BackwardWgmmaTraits::kPassCols: one pass, its
+// register slots); deeper problems take the mma.sync gradient kernel.
+constexpr int64_t kWgmmaBackwardMaxDepth = 512;
+
 // Forward: norms pre-pass (COSINE / NEG_SQ_DIST), main kernel on fp.grid_rows blocks, column merge
 // (SYMMETRIC), fixed-order reduction (MEAN / SUM).  All on `stream`, asynchronous.
 template <class Traits> LaunchResult run_forward(const ForwardParams& fp, cudaStream_t stream);

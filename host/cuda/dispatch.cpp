@@ -168,7 +168,9 @@ TileConfig backward_config_for(const Problem& pr, const Device& dev) {
   const TileConfig c = forward_config_for(pr, dev);
   if (c != TileConfig::wgmma)
     return c;
-  return wgmma_backward_enabled() && pr.p.dtype == FNCE_BF16 ? c : TileConfig::mma;
+  const bool take = wgmma_backward_enabled() && pr.p.dtype == FNCE_BF16 &&
+                    pr.p.d <= kernels::kWgmmaBackwardMaxDepth;
+  return take ? c : TileConfig::mma;
 }
 
 bool symmetric(const Problem& pr) {

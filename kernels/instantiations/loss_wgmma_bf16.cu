@@ -10,6 +10,8 @@ static_assert(ForwardWgmmaTraits<bfloat16_t>::kBlockM ==
                   ForwardWgmmaTraits<bfloat16_t>::kBlockN ==
                       forward_tile_shape(TileConfig::wgmma).block_n,
               "forward_tile_shape() must match the traits");
+static_assert(BackwardWgmmaTraits<bfloat16_t>::kPassCols == kWgmmaBackwardMaxDepth,
+              "kWgmmaBackwardMaxDepth must match the traits");
 
 template LaunchResult run_forward<WgmmaTraits<bfloat16_t>>(const ForwardParams&, cudaStream_t);
 template LaunchResult run_backward<WgmmaTraits<bfloat16_t>>(const BackwardParams&, size_t,

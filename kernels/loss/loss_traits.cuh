@@ -281,19 +281,19 @@ template <typename Element> struct BackwardMmaTraits {
 };
 
 // The Hopper gradient kernel (backward_wgmma_kernel.cuh), warp-specialised as the Hopper forward:
-// one producer warpgroup (an elected thread issuing TMA loads into a kStages-deep full / empty
-// mbarrier ring across tiles) and two consumer warpgroups.  A block owns 64 launch rows; for each
-// 64 x 128 logit tile consumer warpgroup w computes the 64 x 64 column half w (wgmma m64n64k16 from
-// the swizzled stages: kWarpsM = 4 row slabs x kWarpsN = 2 column slabs of 16 x 64 for
-// GradEpilogue), the coefficients are rounded into a bf16 [64 x 128] tile written as two 128-byte
-// swizzled boxes (the gradient GEMM's K-major A operand), and the gradient GEMM
-// out[64 x kPassCols] += C[64 x 128] . Y[128 x kPassCols] runs in gradient items of kGradCols
-// columns of d (two TMA boxes of Y, MN-major B operands straight from the stage) of which warpgroup
-// w takes the 64-column box w into its register slot: the pass's accumulators stay in registers
-// (kSlots x 32 f32 per thread) for the whole sweep of column tiles, so every column tile is read
-// twice from L2 (logit and gradient items) and its logits computed once per pass (d > kPassCols:
-// passes).  bf16 only: f16's per-tile row scale (BackwardMmaTraits::kRowScale) cannot be folded
-// into accumulators that span tiles, so f16 stays on the tensor-core kernel.
+// one producer warpgroup (an elected thread issuing the TMA loads) and two consumer warpgroups.  A
+// block owns 64 launch rows; d <= kPassCols (the dispatch takes the mma.sync kernel beyond), in one
+// pass.  The block's rows x stay resident (all kChunk-deep chunks, loaded once); each 128-row
+// column tile y is loaded once, as kChunk-wide boxes (128 rows x 128 bytes), each box its own
+// full / empty mbarrier pair, and serves both GEMMs: for the logits S = x . y^T (consumer w: the 64
+// x 64 column half w, wgmma m64n64k16, K-major B = its 64 rows of the box; kWarpsM = 4 row slabs x
+// kWarpsN = 2 column slabs of 16 x 64 for GradEpilogue) and, after the coefficients are rounded
+// into a bf16 [64 x 128] tile (two 128-byte swizzled boxes: the gradient GEMM's K-major A
+// operand), for out[64 x d] += C[64 x 128] . y[128 x d] (gradient item j: consumer w takes box
+// 2j + w, read MN-major, into its register slot j).  So each column tile is read once from L2
+// and its logits computed once; the accumulators (kSlots x 32 f32 per thread) stay in registers
+// for the whole sweep.  bf16 only: f16's per-tile row scale (BackwardMmaTraits::kRowScale) cannot
+// be folded into accumulators that span tiles, so f16 stays on the tensor-core kernel.
 template <typename Element> struct BackwardWgmmaTraits {
   using T = Element;
   static_assert(std::is_same<Element, bfloat16_t>::value, "the Hopper gradient kernel is bf16");
@@ -310,34 +310,32 @@ template <typename Element> struct BackwardWgmmaTraits {
   static constexpr int kChunk = 64; // depth per logit item: one 128-byte swizzle line per row
   static constexpr int kK = 16;     // depth of one wgmma
   static constexpr int kBox = 64;   // columns of one TMA box / one warpgroup's gradient slab
-  static constexpr int kGradCols = kBox * kConsumers; // d columns per gradient item
-  static constexpr int kSlots = 4;                    // gradient items per pass (registers)
-  static constexpr int kPassCols = kSlots * kGradCols;
-  static constexpr int kBlockD = kGradCols; // pass widths are whole gradient items
-  static constexpr int kStages = 4;
-  static constexpr size_t kBoxBytes = sizeof(S) * size_t(kBox) * kBlockN; // 128 rows x 128 B
-  static constexpr size_t kXBytes = sizeof(S) * size_t(kChunk) * kBlockM; // 64 rows x 128 B
-  // A stage: logit item X box + Y box (24 KB), gradient item two Y boxes (32 KB).
-  static constexpr size_t kLogitBytes = kXBytes + kBoxBytes;
-  static constexpr size_t kGradBytes = kConsumers * kBoxBytes;
-  static constexpr size_t kStageBytes = kGradBytes > kLogitBytes ? kGradBytes : kLogitBytes;
+  static constexpr int kGradCols = kBox * kConsumers;  // d columns per gradient item
+  static constexpr int kSlots = 4;                     // gradient items (register slots)
+  static constexpr int kPassCols = kSlots * kGradCols; // the largest d
+  static constexpr int kBlockD = kGradCols;
+  static constexpr int kBoxes = kPassCols / kBox; // y boxes per column tile (8)
+  static constexpr size_t kBoxBytes = sizeof(S) * size_t(kBox) * kBlockN;  // 128 rows x 128 B
+  static constexpr size_t kXBytes = sizeof(S) * size_t(kChunk) * kBlockM;  // 64 rows x 128 B
+  static constexpr size_t kXResBytes = kXBytes * kBoxes;                   // x, all of d
+  static constexpr size_t kYResBytes = kBoxBytes * kBoxes;                 // a column tile
   static constexpr size_t kCBoxBytes = sizeof(S) * size_t(kBox) * kBlockM; // 64 rows x 128 B
   static constexpr size_t kCBytes = kCBoxBytes * (kBlockN / kBox);
   // scratch [2 kWarpsN][kBlockM] (row sums, the scale's fixed-order sum), row_sum, row_dot
   static constexpr size_t kScratchBytes = sizeof(float) * (2 * kWarpsN * kBlockM + 2 * kBlockM);
-  static constexpr size_t kBarrierBytes = 2 * kStages * sizeof(uint64_t);
-  // + 1024: the stages and the coefficient boxes start at 1024-byte boundaries.
+  static constexpr size_t kBarrierBytes = (2 * kBoxes + 1) * sizeof(uint64_t); // + x's full
+  // + 1024: the operand boxes start at 1024-byte boundaries.
   static constexpr size_t kSmem =
-      1024 + kStages * kStageBytes + kCBytes + kScratchBytes + kBarrierBytes;
+      1024 + kXResBytes + kYResBytes + kCBytes + kScratchBytes + kBarrierBytes;
   static constexpr unsigned kProducerRegs = 40, kConsumerRegs = 232;
   static constexpr unsigned kEpilogueBarrier = 1;
   __device__ static void epilogue_sync() { named_barrier_sync(kEpilogueBarrier, kConsumerThreads); }
 
   static_assert(kBlockM == 64 && kBlockN == 128, "the tensor-core gradient kernel's tiles");
   static_assert(kChunk * sizeof(S) == 128 && kBox * sizeof(S) == 128, "128-byte swizzle lines");
+  static_assert(kChunk == kBox, "a logit item's y box is a gradient item's half");
   static_assert(kBlockN % kK == 0 && kChunk % kK == 0, "whole wgmma steps");
-  static_assert(kXBytes % 1024 == 0 && kBoxBytes % 1024 == 0 && kStageBytes % 1024 == 0 &&
-                    kCBoxBytes % 1024 == 0,
+  static_assert(kXBytes % 1024 == 0 && kBoxBytes % 1024 == 0 && kCBoxBytes % 1024 == 0,
                 "every operand box at a 1024-byte boundary (the swizzle's repeat)");
   static_assert(2 * kWarpsN * kBlockM >= kConsumerThreads, "scratch holds the consumers' sum");
   static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= 65536,
@@ -347,6 +345,7 @@ template <typename Element> struct BackwardWgmmaTraits {
 
 // Columns of d per pass of the Hopper gradient kernel: the fewest passes of at most kPassCols
 // columns (its register slots), the columns split evenly and rounded up to whole gradient items.
+// (The kernel itself runs one pass: the dispatch gives it d <= kPassCols only.)
 template <class Tr> constexpr int32_t wgmma_pass_columns(int64_t d) {
   const int64_t depth = d > 0 ? d : 1;
   const int64_t passes = (depth + Tr::kPassCols - 1) / Tr::kPassCols;

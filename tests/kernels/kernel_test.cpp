@@ -755,7 +755,7 @@ TEST(Kernels, NanRulesMatchReference) {
 }
 
 // d up to 4096 (tiled over d in both directions); NEG_SQ_DIST also in bf16 with pitches TMA takes
-// (the Hopper kernels: 64 chunks, 8 gradient passes).
+// (the Hopper forward streaming its 64 chunks; the gradient on mma.sync, d > 512).
 TEST(Kernels, LargeDepth4096) {
   SKIP_WITHOUT_DEVICE();
   for (int k = 0; k < 4; ++k) {
@@ -773,8 +773,9 @@ TEST(Kernels, LargeDepth4096) {
 }
 
 // d = 1000 on the tensor-core configurations: the gradient kernel's passes (two of 512 columns on
-// a 227 KB device such as the emulator's H100, the last one ragged) with f16 and TF32, and bf16
-// (pitches TMA takes: on an H100 / H200 the Hopper kernel's two passes of 512 register columns).
+// a 227 KB device such as the emulator's H100, the last one ragged) with f16, TF32 and bf16
+// (pitches TMA takes: on an H100 / H200 d > 512 leaves the Hopper gradient kernel for the mma.sync
+// one).
 TEST(Kernels, LargeDepthGradientPasses) {
   SKIP_WITHOUT_DEVICE();
   for (fnceDataType_t t : {FNCE_F16, FNCE_F32, FNCE_BF16}) {
@@ -1118,15 +1119,16 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
       // per-tile row scale), one launch for grad_a and one for grad_b.  Each (64-row tile,
       // 128-column tile) pair of a launch, whatever the column splits: ceil(d / 64) logit chunks
       // of 2 warpgroups x 4 wgmma m64n64k16, and ceil(d / 128) gradient items of 2 warpgroups x 8
-      // wgmma m64n64k16 (a 64-column box wholly past d is zero filled and multiplied); TMA: two
-      // boxes per chunk and per gradient item.
+      // wgmma m64n64k16 (a 64-column box wholly past d is zero filled and multiplied); TMA: each
+      // block's rows once (a box per chunk), and per pair the column tile's boxes once,
+      // max(chunks, 2 gradient items) of them, serving both GEMMs.
       const bool want_grad_wgmma = want_wgmma && t == FNCE_BF16;
       const uint64_t chunks = uint64_t((k.s.d + 63) / 64);
       auto pairs = [](int64_t rows, int64_t cols) {
         return uint64_t((rows + 63) / 64) * uint64_t((cols + 127) / 128);
       };
       const uint64_t all_pairs = pairs(k.s.n, k.s.m) + pairs(k.s.m, k.s.n);
-      uint64_t wgmma = 0, macs = 0, tma = 0;
+      uint64_t wgmma = 0, macs = 0, tma = 0, x_loads = 0;
       int grad_wgmma = 0, grad_mma = 0;
       for (const cuda_emu::LaunchCounters& l : launches) {
         const std::string kernel = l.kernel;
@@ -1135,6 +1137,7 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
           wgmma += l.wgmma_instructions;
           macs += l.tensor_macs;
           tma += l.tma_requests;
+          x_loads += uint64_t(l.grid[0]) * chunks;
           EXPECT_EQ(l.block[0], 384u);
         }
         if (kernel.find("grad_mma_kernel") != std::string::npos)
@@ -1146,7 +1149,7 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
         const uint64_t gitems = uint64_t((k.s.d + 127) / 128);
         EXPECT_EQ(wgmma, all_pairs * (chunks * 2 * 4 + gitems * 2 * 8));
         EXPECT_EQ(macs, all_pairs * (chunks * 64 * 128 * 64 + gitems * 64 * 128 * 128));
-        EXPECT_EQ(tma, all_pairs * (chunks * 2 + gitems * 2));
+        EXPECT_EQ(tma, x_loads + all_pairs * std::max(chunks, 2 * gitems));
       }
     }
 }
