@@ -32,6 +32,9 @@ f32 where the target writes 16-bit gradients: an overcount, so still a bound)):
              consumers) x the epilogue's instructions: the tile loop's
              outside the hot loop, or, where the epilogue sits inside the hot loop, the shortest
              iteration through it minus the steady one)
+            (a hot loop without a steady path, whose every iteration through the hot block
+             runs the epilogue, is one iteration per tile: executed tensor instructions x 1
+             + tiles x warps x the non-tensor instructions of the shortest such iteration)
             / (4 warp instructions per clock per SM)   (one issue per clock per SM sub-partition;
             the epilogue count takes every non-tensor inner loop once: a lower bound);
   smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM), with
@@ -159,12 +162,22 @@ def launch_bound(e, t, static, cfg, dtype):
     tensor_instr = e["mma_instructions"] + 4 * e.get("wgmma_instructions", 0)
     if main and hot and hot.get("tensor"):
         steady = hot.get("path_steady") or {}
+        epi_path = hot.get("path_epilogue")
+        per_tile = False
         if steady.get("tensor"):  # one steady iteration: what a chunk of the pipeline executes
             slots = tensor_instr * scale * steady["instructions"] / steady["tensor"]
+        elif epi_path:
+            # Every iteration through the hot block runs the epilogue (a MUFU): one iteration
+            # per logit tile (the Hopper gradient kernel's consumer loop: logit items, the
+            # coefficients, gradient items).  Each executed tensor instruction is one issue,
+            # and each tile at least the shortest such iteration's other instructions.
+            slots = tensor_instr * scale
+            per_tile = True
         else:  # (the whole static body: more than one iteration executes)
             slots = tensor_instr * scale * hot["instructions"] / hot["tensor"]
-        epi_path = hot.get("path_epilogue")
-        if epi_path and steady.get("instructions"):  # epilogue inside the main loop
+        if per_tile:
+            epi = max(0, epi_path["instructions"] - epi_path["tensor"])
+        elif epi_path and steady.get("instructions"):  # epilogue inside the main loop
             epi = max(0, epi_path["instructions"] - steady["instructions"])
         else:  # epilogue in the tile loop around it
             tile = static.get("tile_loop") or {}

@@ -138,6 +138,24 @@ template <class Gt> void grad_mma_configs(std::ostringstream& o, bool& first) {
           }
 }
 
+// The Hopper gradient kernel (sm_90a, bf16 only): per (similarity, LABELS, SYMMETRIC, launch
+// role); one pass over d (d <= kWgmmaBackwardMaxDepth: deeper problems take grad_mma_kernel).
+template <class Gt> void grad_wgmma_configs(std::ostringstream& o, bool& first) {
+  const char* t = traits_dtype<Gt>();
+  const std::string cfg = config_name<MmaTraits<typename Gt::T>>();
+  for (int sim = 0; sim < 3; ++sim)
+    for (const char* labels : {"false", "true"})
+      for (const char* sym : {"false", "true"})
+        for (int mode = 0; mode < 3; ++mode)
+          for (int64_t d : {128, 512})
+            config_entry(o, first,
+                         std::string("grad_wgmma_kernel<BackwardWgmmaTraits<") + t +
+                             ">, (Similarity)" + std::to_string(sim) + ", " + labels + ", " + sym +
+                             ", (GradLaunch)" + std::to_string(mode) + ">",
+                         cfg + " d=" + std::to_string(d), Gt::kThreads, Gt::kSmem, d, Gt::kBlockM,
+                         Gt::kBlockN, 1);
+}
+
 // The launch configurations as a JSON array.
 std::string launch_configs_array() {
   std::ostringstream o;
@@ -157,6 +175,7 @@ std::string launch_configs_array() {
   grad_mma_configs<BackwardMmaTraits<float>>(o, first);
   grad_mma_configs<BackwardMmaTraits<half_t>>(o, first);
   grad_mma_configs<BackwardMmaTraits<bfloat16_t>>(o, first);
+  grad_wgmma_configs<BackwardWgmmaTraits<bfloat16_t>>(o, first);
   constexpr int R = GenericTraits<float>::kReduceThreads;
   for (const char* t : {"float", "half_t", "bfloat16_t"})
     config_entry(o, first, std::string("row_norms_kernel<") + t + ">", "all", 256, 0, 0);

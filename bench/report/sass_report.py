@@ -6,8 +6,11 @@ nvidia-cuda-cuobjdump when the toolkit lacks it) and computes, per kernel and pe
 
 - registers, stack/local bytes and static shared memory (`cuobjdump -res-usage`);
 - the SASS instruction mix of the whole kernel by class (CLASS_ORDER; classify());
-- the loops: every backward `BRA` (its target offset <= its own) closes a loop whose body is
-  [target, branch]; back-edges to one target are merged into one loop;
+- the loops: every backward `BRA` (its target offset <= its own) whose target dominates it (over
+  the graph of direct branches and fall-throughs) closes a loop whose body is [target, branch];
+  back-edges to one target are merged into one loop.  (Cold code that ptxas places after the
+  body, e.g. an mbarrier try_wait's retry, branches back to where the fast path continues: no
+  loop);
 - the hot loop: among the loops whose body holds tensor instructions (HMMA, HGMMA, IMMA, any
   *MMA), take the basic block with the most tensor instructions (ties: the more deeply nested,
   then the denser, then the first) and the innermost loop holding it.  Its static body is
@@ -278,12 +281,75 @@ class Loop:
         return self.end - self.start
 
 
+def dominators(instrs: list[Instr], blocks: list[Block]) -> list[int | None]:
+    """Per block, the set of blocks that dominate it (bit k: block k), over the control-flow graph
+    of direct branches and fall-throughs from the first block; None for a block that is not
+    reachable that way (an indirect branch's target, dead code).  An edge the graph misses (BRX)
+    can only add dominators, never remove one."""
+    index = {b.start: k for k, b in enumerate(blocks)}
+    succ: list[list[int]] = []
+    for k, b in enumerate(blocks):
+        last = instrs[b.last]
+        out = []
+        target = branch_target(last)
+        if target is not None and target in index:
+            out.append(index[target])
+        if falls_through(last) and k + 1 < len(blocks):
+            out.append(k + 1)
+        succ.append(out)
+    # reverse postorder from block 0 (iterative depth-first search)
+    order, seen, stack = [], {0}, [(0, iter(succ[0]))] if blocks else []
+    while stack:
+        k, it = stack[-1]
+        nxt = next((s for s in it if s not in seen), None)
+        if nxt is None:
+            order.append(k)
+            stack.pop()
+        else:
+            seen.add(nxt)
+            stack.append((nxt, iter(succ[nxt])))
+    order.reverse()
+    preds: list[list[int]] = [[] for _ in blocks]
+    for k in order:
+        for s in succ[k]:
+            preds[s].append(k)
+    dom: list[int | None] = [None] * len(blocks)
+    everything = (1 << len(blocks)) - 1
+    for k in order:
+        dom[k] = everything
+    if blocks:
+        dom[0] = 1
+    changed = True
+    while changed:
+        changed = False
+        for k in order[1:]:
+            meet = everything
+            for q in preds[k]:
+                meet &= dom[q]
+            new = meet | (1 << k)
+            if new != dom[k]:
+                dom[k], changed = new, True
+    return dom
+
+
 def find_loops(instrs: list[Instr]) -> list[Loop]:
-    """Every backward BRA closes a loop [target, branch]; back-edges to one target merge."""
+    """Every backward BRA whose target dominates it closes a loop [target, branch]; back-edges to
+    one target merge.  A backward BRA whose target does not dominate it is no loop: ptxas places
+    cold code (e.g. the retry of an mbarrier try_wait) after the function's body, and its branch
+    back to where the fast path continues only looks like a back-edge by its offsets."""
+    blocks = basic_blocks(instrs)
+    block_of = {}
+    for k, b in enumerate(blocks):
+        block_of[b.end] = k
+    start_of = {b.start: k for k, b in enumerate(blocks)}
+    dom = dominators(instrs, blocks)
     by_head: dict[int, Loop] = {}
     for ins in instrs:
         target = branch_target(ins)
         if target is not None and target <= ins.offset:
+            u, h = block_of.get(ins.offset), start_of.get(target)
+            if u is not None and h is not None and dom[u] is not None and not dom[u] >> h & 1:
+                continue  # reachable without passing the target first: not a back-edge
             loop = by_head.setdefault(target, Loop(target, ins.offset))
             loop.end = max(loop.end, ins.offset)
             loop.latches.append(ins.offset)

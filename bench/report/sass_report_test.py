@@ -116,6 +116,30 @@ CONSUMER = [
 ]
 
 
+# A consumer loop [0x10, 0xa0] whose mbarrier wait retries out of line, as ptxas lays it out: the
+# retry block 0xc0 spins on itself and branches back to 0x30, where the fast path continues.
+# That branch is backward by its offsets but no back-edge (0x30 does not dominate 0xc0: the
+# retry is entered from 0x20), so [0x30, 0xf0] is no loop.
+COLD_RETRY = [
+    "MOV R0, RZ",                                       # 0x000
+    "SYNCS.PHASECHK.TRANS64.TRYWAIT P2, [UR4], R3",    # 0x010 head
+    "@!P2 BRA 0xc0",                                    # 0x020 to the retry, out of line
+    "WARPGROUP.ARRIVE",                                 # 0x030 where the retry returns
+    "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR8], R24",    # 0x040
+    "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR12], R24",   # 0x050
+    "MUFU.EX2 R12, R24",                                # 0x060 (the tile's epilogue)
+    "IADD3 R0, R0, 0x1, RZ",                            # 0x070
+    "ISETP.NE.AND P1, PT, R0, R1, PT",                  # 0x080
+    "@P1 BRA 0x10",                                     # 0x090 back-edge
+    "EXIT",                                             # 0x0a0
+    "NOP",                                              # 0x0b0
+    "YIELD",                                            # 0x0c0 the retry
+    "SYNCS.PHASECHK.TRANS64.TRYWAIT P2, [UR4], R3",    # 0x0d0
+    "@!P2 BRA 0xc0",                                    # 0x0e0 (a real loop: it spins)
+    "BRA 0x30",                                         # 0x0f0 back to the fast path
+]
+
+
 def functions(body, name="_Z1kv"):
     arch, fns = S.parse_sass(sass(name, body))
     return arch, fns[name]
@@ -254,6 +278,17 @@ class LoopTest(unittest.TestCase):
         self.assertEqual(h["gmma"], 2)
         _, ins = functions(FUSED)
         self.assertEqual(S.analyse_function(ins)["hot_loop"]["gmma"], 0)  # HMMA: mma.sync
+
+    def test_cold_code_is_no_loop(self):
+        _, ins = functions(COLD_RETRY)
+        got = [(l.start, l.end) for l in S.find_loops(ins)]
+        self.assertEqual(got, [(0x10, 0x90), (0xC0, 0xE0)])
+        h = S.analyse_function(ins)["hot_loop"]
+        self.assertEqual((h["start"], h["end"], h["tensor"]), ("0x0010", "0x0090", 2))
+        # the iteration: head 2 + hot block 7 (WARPGROUP.ARRIVE .. BRA); every one has the MUFU
+        self.assertEqual(h["path_epilogue"], {"instructions": 9, "tensor": 2,
+                                              "tensor_share": 0.2222})
+        self.assertIsNone(h["path_steady"])
 
     def test_no_loop(self):
         _, ins = functions(["HMMA.16816.F32.BF16 R8, R4, R6, R8", "EXIT"])
