@@ -39,7 +39,10 @@ f32 where the target writes 16-bit gradients: an overcount, so still a bound)):
             the epilogue count takes every non-tensor inner loop once: a lower bound);
   smem    = shared-memory wavefronts / (1 per clock per SM)   (128 bytes per clock per SM), with
             the operand bytes wgmma reads and TMA writes (the emulator does not see those as
-            loads / stores) at 128 bytes per wavefront;
+            loads / stores) at 128 bytes per wavefront; TMA bytes scale with the tiles, except,
+            in a kernel whose launch config names a resident_depth >= d, the bytes each block
+            copied through the tensor map of its first copy (the emulator's
+            tma_first_map_bytes: the resident operand, loaded once per block) by grid / grid_e;
   l2      = (global sectors + TMA bytes / 32) x 32 bytes / 8 TB/s   (H100/H200 measurements
             report 5.5-7.5 TB/s from L2; 8 is generous);
   each per-SM term is multiplied by ceil(grid / 132) x 132 / grid (idle SMs when the grid is small,
@@ -137,9 +140,10 @@ def find_config(configs, name, config, d):
     return rows[0] if rows else None
 
 
-def launch_bound(e, t, static, cfg, dtype):
+def launch_bound(e, t, static, cfg, dtype, terms_out=None):
     """Seconds the target launch `t` needs at least, from the emulated launch `e` of the same kernel
-    at a smaller shape; returns (seconds, the binding term)."""
+    at a smaller shape; returns (seconds, the binding term).  `terms_out` (a dict), if given,
+    receives every term's seconds."""
     name = short_name(e["kernel"])
     main = is_main(name) or e["tensor_macs"] > 0  # (any tensor work scales with the tiles)
     if main:
@@ -201,16 +205,28 @@ def launch_bound(e, t, static, cfg, dtype):
     if wg > 0:
         n_per = e["tensor_macs"] / wg / (64 * 16)
         wavefronts += wg * (64 * 16 * 2 + n_per * 16 * 2) / 128 * scale
-    wavefronts += e.get("tma_bytes", 0) / 128 * scale
+    # TMA bytes at the target: those through the first tensor map of each block are the operand
+    # a resident kernel keeps in shared memory for its whole sweep (the Hopper forward's a row
+    # tile at d <= its resident depth, the Hopper gradient kernel's x rows): loaded once per
+    # block, so scaled by grid / grid_e, not by the logit tiles (at the small shape a block sweeps
+    # 1-2 column tiles, at the target ~128); the other bytes (the streamed operand) per tile.
+    tma = e.get("tma_bytes", 0) * scale
+    first = e.get("tma_first_map_bytes", 0)
+    resident = cfg is not None and cfg.get("resident_depth", 0) >= t.get("d", e.get("d", 0)) > 0
+    if resident and 0 < first < e.get("tma_bytes", 0):
+        tma = (e["tma_bytes"] - first) * scale + first * max(1, t["grid"]) / max(1, e["grid"])
+    wavefronts += tma / 128
     if wavefronts > 0:
         terms["smem"] = wavefronts / (SMEM_WAVEFRONTS_PER_CLK_SM * per_sm) * quant
     # (TMA boxes come from L2 like any load: their bytes in 32-byte sectors)
     stores = e["gmem_store_sectors"] * scale
     if name.split("<")[0] in PER_BLOCK_STORES:
         stores = e["gmem_store_sectors"] * max(1, t["grid"]) / max(1, e["grid"])
-    sectors = (e["gmem_load_sectors"] + e.get("tma_bytes", 0) / 32) * scale + stores
+    sectors = e["gmem_load_sectors"] * scale + tma / 32 + stores
     if sectors > 0:
         terms["l2"] = sectors * 32 / L2_BYTES_PER_S
+    if terms_out is not None:
+        terms_out.update(terms)
     if not terms:
         return 0.0, "-"
     binding = max(terms, key=terms.get)
@@ -238,6 +254,7 @@ def model_rows(report):
         seconds = {"forward": 0.0, "backward": 0.0}
         limits = {"forward": "", "backward": ""}
         ok = True
+        per_launch = []  # (phase, kernel, {term: seconds})
         for phase in ("forward", "backward"):
             ep = [x for x in el if x["phase"] == phase]
             tp = [x for x in tl if x["phase"] == phase]
@@ -260,7 +277,9 @@ def model_rows(report):
                 name = short_name(e["kernel"])
                 static = find_static(kernels, name, config, d)
                 cfg = find_config(configs, name, config, d)
-                s, term = launch_bound(e, t, static, cfg, dtype)
+                terms = {}
+                s, term = launch_bound(e, t, static, cfg, dtype, terms)
+                per_launch.append({"phase": phase, "kernel": name, "terms": terms})
                 seconds[phase] += s
                 if is_main(name) and s > worst:
                     worst = s
@@ -284,6 +303,7 @@ def model_rows(report):
                 "fwd_limit": limits["forward"],
                 "bwd_limit": limits["backward"],
                 "fwdbwd_cublas_fraction": both / CUBLAS_BF16_TFLOPS if both else None,
+                "launches": per_launch,
             }
         )
     return rows
@@ -377,4 +397,21 @@ def apply(report):
             f"| {r['loss']} | {r['dtype']} | {nm} | {r['d']} | {fmt(r['fwd_tflops_bound'])} | "
             f"{fmt(r['fwdbwd_tflops_bound'])} | {frac} | {r['fwd_limit']} | {r['bwd_limit']} |"
         )
+    # Every term of the headline rows' main launches: which resource binds, and by how much.
+    out += [
+        "",
+        "### Main launches' terms (ms; bf16, d = 512, n = m = 16384; the largest binds)",
+        "",
+        "| loss | phase | kernel | tensor | issue | smem | l2 |",
+        "|---|---|---|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        if r["dtype"] != "bf16" or r["d"] != 512 or r["n"] != 16384 or r["m"] != 16384:
+            continue
+        for x in r["launches"]:
+            if not is_main(x["kernel"]):
+                continue
+            ms = lambda k: f"{1e3 * x['terms'][k]:.3f}" if k in x["terms"] else "-"
+            out.append(f"| {r['loss']} | {x['phase']} | `{x['kernel']}` | {ms('tensor')} | "
+                       f"{ms('issue')} | {ms('smem')} | {ms('l2')} |")
     return "\n".join(out) + "\n"

@@ -1,6 +1,7 @@
 """Unit tests of h200_model.launch_bound's issue term on hand-made inputs, answers worked out by
 hand: a pipelined hot loop (steady path), and a hot loop that is one iteration per logit tile
-(no steady path; every iteration through the hot block runs the epilogue).
+(no steady path; every iteration through the hot block runs the epilogue); the L2 term of a
+kernel with a resident operand.
 
 Run: python3 -m unittest h200_model_test   (in bench/report; no GPU, no build needed)
 """
@@ -59,6 +60,32 @@ class IssueTermTest(unittest.TestCase):
                "path_epilogue": None}
         want = 6400 * 50 / PER_SM_CLK  # the whole static body's ratio, no tile loop
         self.assertAlmostEqual(self.seconds(hot), want, delta=want * 1e-9)
+
+
+class ResidentTmaTest(unittest.TestCase):
+    """The L2 term of a kernel whose first tensor map's operand stays resident: those bytes scale
+    with the blocks, the streamed ones with the tiles."""
+
+    target = {"n": 1024, "m": 1024, "grid": 264, "block": 384, "d": 512}
+
+    def l2_seconds(self, cfg):
+        # 132 blocks copied 1 MB through their first map (x) and 3 MB through the other (y)
+        e = emulated(tma_bytes=4_000_000, tma_first_map_bytes=1_000_000)
+        s, term = M.launch_bound(e, self.target, None, cfg, "bf16")
+        self.assertEqual(term, "l2")  # (smem: the same bytes / 128 per clock per SM, less)
+        return s
+
+    def test_resident_operand_scales_with_blocks(self):
+        cfg = {"block_m": 64, "block_n": 128, "passes": 1, "resident_depth": 512}
+        # y: 3 MB x 16 (n m scale); x: 1 MB x 264 / 132 blocks
+        want = (3e6 * 16 + 1e6 * 2) / M.L2_BYTES_PER_S
+        self.assertAlmostEqual(self.l2_seconds(cfg), want, delta=want * 1e-9)
+
+    def test_streaming_kernel_scales_all_bytes_with_tiles(self):
+        for depth in (0, 256):  # no resident operand, or not at d = 512
+            cfg = {"block_m": 64, "block_n": 128, "passes": 1, "resident_depth": depth}
+            want = 4e6 * 16 / M.L2_BYTES_PER_S
+            self.assertAlmostEqual(self.l2_seconds(cfg), want, delta=want * 1e-9)
 
 
 if __name__ == "__main__":

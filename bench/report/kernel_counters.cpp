@@ -57,14 +57,16 @@ template <class Tr> std::string config_name() {
 }
 
 // One kernel x configuration: its block, dynamic shared memory, logit tile (block_m x block_n,
-// 0 for kernels without one) and, for the gradient kernel at depth d, its passes over d.
+// 0 for kernels without one), for the gradient kernel at depth d its passes over d, and the
+// largest d at which the operand of a block's first TMA copy stays resident in shared memory for
+// the block's sweep (0: none; the model scales those bytes by blocks, not tiles).
 void config_entry(std::ostringstream& o, bool& first, const std::string& kernel,
                   const std::string& config, int threads, size_t smem, int64_t d, int block_m = 0,
-                  int block_n = 0, int64_t passes = 1) {
+                  int block_n = 0, int64_t passes = 1, int64_t resident_depth = 0) {
   o << (first ? "\n  " : ",\n  ") << "{\"kernel\": \"" << kernel << "\", \"config\": \"" << config
     << "\", \"threads\": " << threads << ", \"dynamic_smem_bytes\": " << smem
     << ", \"block_m\": " << block_m << ", \"block_n\": " << block_n << ", \"passes\": " << passes
-    << ", \"d\": ";
+    << ", \"resident_depth\": " << resident_depth << ", \"d\": ";
   if (d > 0)
     o << d;
   else
@@ -115,7 +117,8 @@ template <class Ft> void forward_wgmma_configs(std::ostringstream& o, bool& firs
         config_entry(o, first,
                      std::string("forward_wgmma_kernel<ForwardWgmmaTraits<") + t +
                          ">, (Similarity)" + std::to_string(sim) + ", " + labels + ", " + sym + ">",
-                     cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN);
+                     cfg, Ft::kThreads, Ft::kSmem, 0, Ft::kBlockM, Ft::kBlockN, 1,
+                     int64_t(Ft::kResidentChunks) * Ft::kChunk);
 }
 
 // The tensor-core gradient kernel: per (similarity, LABELS, SYMMETRIC, launch role) and depth.
@@ -153,7 +156,7 @@ template <class Gt> void grad_wgmma_configs(std::ostringstream& o, bool& first) 
                              ">, (Similarity)" + std::to_string(sim) + ", " + labels + ", " + sym +
                              ", (GradLaunch)" + std::to_string(mode) + ">",
                          cfg + " d=" + std::to_string(d), Gt::kThreads, Gt::kSmem, d, Gt::kBlockM,
-                         Gt::kBlockN, 1);
+                         Gt::kBlockN, 1, Gt::kPassCols); // (x resident)
 }
 
 // The launch configurations as a JSON array.
@@ -271,6 +274,7 @@ void launch_json(std::ostringstream& o, bool& first, const cuda_emu::LaunchCount
     << ", \"mma_instructions\": " << c.mma_instructions << ", \"tensor_macs\": " << c.tensor_macs
     << ", \"wgmma_instructions\": " << c.wgmma_instructions
     << ", \"tma_requests\": " << c.tma_requests << ", \"tma_bytes\": " << c.tma_bytes
+    << ", \"tma_first_map_bytes\": " << c.tma_first_map_bytes
     << ", \"smem_load_requests\": " << c.smem_load_requests
     << ", \"smem_load_wavefronts\": " << c.smem_load_wavefronts
     << ", \"smem_load_ideal\": " << c.smem_load_ideal

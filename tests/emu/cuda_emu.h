@@ -126,6 +126,9 @@ struct LaunchCounters {
   std::uint64_t gmem_store_requests = 0, gmem_store_sectors = 0, gmem_store_bytes = 0;
   std::uint64_t cp_async_requests = 0, cp_async_bytes = 0; // (in gmem loads / smem stores)
   std::uint64_t tma_requests = 0, tma_bytes = 0; // cp.async.bulk.tensor copies and their box bytes
+  // of those bytes, the ones each block copied through the tensor map of its first copy (the same
+  // 128 bytes; all of them when a kernel's maps are identical, e.g. one tensor for both operands)
+  std::uint64_t tma_first_map_bytes = 0;
   bool accesses_instrumented = false;
 };
 void counters_enable(bool on);

@@ -191,6 +191,7 @@ void add_counters(LaunchCounters& a, const LaunchCounters& b) {
   a.cp_async_bytes += b.cp_async_bytes;
   a.tma_requests += b.tma_requests;
   a.tma_bytes += b.tma_bytes;
+  a.tma_first_map_bytes += b.tma_first_map_bytes;
   a.accesses_instrumented = a.accesses_instrumented || b.accesses_instrumented;
 }
 

@@ -437,6 +437,9 @@ struct Worker {
   unsigned wg_arrived[32] = {};
   WarpWgmma wgmma[32];
   std::vector<TmaCopy> tma;
+  // the tensor map of the block's first bulk tensor copy (counters: tma_first_map_bytes)
+  unsigned char first_map[128] = {};
+  bool have_first_map = false;
   unsigned released = 0, mbar_waiting = 0, named_waiting = 0, wg_waiting = 0;
 
   ~Worker() {
@@ -1602,6 +1605,7 @@ void run_block(Worker& w, const Launch& L, std::uint64_t linear_block) {
   for (auto& nb : w.named)
     nb = NamedBarrier{};
   w.tma.clear();
+  w.have_first_map = false;
   w.released = w.mbar_waiting = w.named_waiting = w.wg_waiting = 0;
   const unsigned bx = L.block.x, by = L.block.y;
   w.run_list.resize(n);
@@ -2345,6 +2349,13 @@ void tma_load(void* smem_dst, const void* tensor_map, int rank, const int* coord
   if (w.counting) {
     w.cnt.tma_requests += 1;
     w.cnt.tma_bytes += bytes;
+    static_assert(sizeof c.map == sizeof w.first_map, "a tensor map's 128 bytes");
+    if (!w.have_first_map) {
+      std::memcpy(w.first_map, c.map, sizeof w.first_map);
+      w.have_first_map = true;
+    }
+    if (std::memcmp(w.first_map, c.map, sizeof w.first_map) == 0)
+      w.cnt.tma_first_map_bytes += bytes;
   }
 }
 
@@ -2485,7 +2496,8 @@ bool counters_write_json(const char* path, const std::vector<LaunchCounters>& re
         {"cp_async_requests", r.cp_async_requests},
         {"cp_async_bytes", r.cp_async_bytes},
         {"tma_requests", r.tma_requests},
-        {"tma_bytes", r.tma_bytes}};
+        {"tma_bytes", r.tma_bytes},
+        {"tma_first_map_bytes", r.tma_first_map_bytes}};
     for (const auto& [name, value] : fields)
       f << ", \"" << name << "\": " << value;
     f << ", \"accesses_instrumented\": " << (r.accesses_instrumented ? "true" : "false") << "}";

@@ -1128,7 +1128,7 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
         return uint64_t((rows + 63) / 64) * uint64_t((cols + 127) / 128);
       };
       const uint64_t all_pairs = pairs(k.s.n, k.s.m) + pairs(k.s.m, k.s.n);
-      uint64_t wgmma = 0, macs = 0, tma = 0, x_loads = 0;
+      uint64_t wgmma = 0, macs = 0, tma = 0, x_loads = 0, first_map_bytes = 0;
       int grad_wgmma = 0, grad_mma = 0;
       for (const cuda_emu::LaunchCounters& l : launches) {
         const std::string kernel = l.kernel;
@@ -1138,6 +1138,7 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
           macs += l.tensor_macs;
           tma += l.tma_requests;
           x_loads += uint64_t(l.grid[0]) * chunks;
+          first_map_bytes += l.tma_first_map_bytes;
           EXPECT_EQ(l.block[0], 384u);
         }
         if (kernel.find("grad_mma_kernel") != std::string::npos)
@@ -1150,6 +1151,9 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
         EXPECT_EQ(wgmma, all_pairs * (chunks * 2 * 4 + gitems * 2 * 8));
         EXPECT_EQ(macs, all_pairs * (chunks * 64 * 128 * 64 + gitems * 64 * 128 * 128));
         EXPECT_EQ(tma, x_loads + all_pairs * std::max(chunks, 2 * gitems));
+        // each block's first copy is of its rows (x: 64 rows x 64 bf16 per box), and only those
+        // go through that tensor map (the model tells the resident bytes from the streamed ones)
+        EXPECT_EQ(first_map_bytes, x_loads * 64 * 64 * 2);
       }
     }
 }
@@ -1159,7 +1163,8 @@ TEST(Kernels, KernelsByArchitectureAndAlignment) {
 // Hopper forward keeps a row tile of a resident across its column tiles (d <= 512: 8 chunks)
 // and reloads it for the next row tile once both consumers are done with it; d = 576 streams both
 // operands.  Results against the reference for every split; on Hopper the TMA requests counted:
-// resident, a's chunks once per (block, row tile) and b's per tile; streaming, both per tile.
+// resident, a's chunks once per (block, row tile) and b's per tile; streaming, both per tile; and
+// the bytes through a's tensor map (the counters' tma_first_map_bytes).
 TEST(Kernels, ForwardSplitsSweepSeveralTilesPerBlock) {
   int major = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
@@ -1205,6 +1210,9 @@ TEST(Kernels, ForwardSplitsSweepSeveralTilesPerBlock) {
             const uint64_t b_loads = row_tiles * col_tiles * chunks;
             const uint64_t a_loads = resident ? uint64_t(sp.splits) * row_tiles * chunks : b_loads;
             EXPECT_EQ(l.tma_requests, a_loads + b_loads);
+            // a's boxes (128 rows x 64 16-bit elements) come first in each block, through their
+            // own tensor map (a and b are different tensors here)
+            EXPECT_EQ(l.tma_first_map_bytes, a_loads * 128 * 64 * 2);
             EXPECT_EQ(l.tensor_macs, row_tiles * col_tiles * chunks * 128 * 128 * 64);
           }
           EXPECT_EQ(wgmma_launches, major == 9 ? 1 : 0);
